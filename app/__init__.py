@@ -1,0 +1,1 @@
+"""neocost app package."""
