@@ -1,0 +1,278 @@
+"""The test harness itself: real servers answer with exactly what the inputs contain."""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+import socket
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from neocost import services
+from neocost.errors import ServiceError
+
+integration = pytest.mark.integration
+
+
+# --- OpenMetrics input statistics (what Prometheus must give back) ---------------------------------------------
+
+@dataclass
+class OmStats:
+    series: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))  # sample name -> series keys
+    samples: dict[str, int] = field(default_factory=lambda: defaultdict(int))      # sample name -> count
+    min_ts: float = math.inf
+    max_ts: float = -math.inf
+
+    @property
+    def series_count(self) -> int:
+        return sum(len(s) for s in self.series.values())
+
+
+@functools.lru_cache(maxsize=4)
+def om_stats(path: Path) -> OmStats:
+    stats = OmStats()
+    with open(path) as f:
+        for line in f:
+            if not line.strip() or line.startswith("#"):
+                continue
+            series, _value, ts = line.rstrip("\n").rsplit(" ", 2)
+            name = series.split("{", 1)[0]
+            stats.series[name].add(series)
+            stats.samples[name] += 1
+            t = float(ts)
+            stats.min_ts = min(stats.min_ts, t)
+            stats.max_ts = max(stats.max_ts, t)
+    return stats
+
+
+def prom_get(url: str, path: str, **params: Any) -> Any:
+    r = requests.get(url + path, params=params, timeout=120, headers={"Accept-Encoding": "identity"})
+    body = r.json()
+    assert r.status_code == 200 and body["status"] == "success", body
+    return body["data"]
+
+
+def assert_prometheus_matches(url: str, om: Path, names: list[str]) -> None:
+    """Series count over the whole range, and for ``names`` the range-query series and raw sample counts."""
+    stats = om_stats(om)
+    start, end = int(stats.min_ts), int(stats.max_ts)
+    series = prom_get(url, "/api/v1/series", **{"match[]": '{__name__=~".+"}', "start": start, "end": end})
+    assert len(series) == stats.series_count
+    step = max(15, math.ceil((end - start) / 10_000))
+    assert step <= 300, "step longer than the 5 min lookback would miss short series"
+    for name in names:
+        ranged = prom_get(url, "/api/v1/query_range", query=name, start=start, end=end, step=step)
+        assert len(ranged["result"]) == len(stats.series[name]), name
+        # a range vector returns the raw samples ([t - range, t], both ends included in Prometheus 2.x)
+        raw = prom_get(url, "/api/v1/query", query=f"{name}[{end - start + 1}s]", time=end)
+        assert sum(len(r["values"]) for r in raw["result"]) == stats.samples[name], name
+
+
+def write_tiny_om(path: Path, end: datetime = datetime(2026, 11, 20), hours: int = 6, step: int = 60) -> Path:
+    """A hand-written OpenMetrics file: a counter (x_total), a gauge, a colon name; one series starts late."""
+    t_end = int(end.replace(tzinfo=timezone.utc).timestamp())
+    times = range(t_end - hours * 3600, t_end, step)
+    lines = ["# TYPE vllm:generation_tokens counter"]
+    for model in ("llama-3-8b", "qwen-7b"):
+        lines += [f'vllm:generation_tokens_total{{model_name="{model}"}} {i * 7} {t}' for i, t in enumerate(times)]
+    lines.append("# TYPE DCGM_FI_DEV_GPU_UTIL gauge")
+    for gpu in range(3):
+        start = 0 if gpu < 2 else len(times) // 2  # a series that appears half-way
+        lines += [f'DCGM_FI_DEV_GPU_UTIL{{gpu="{gpu}",Hostname="node-a"}} {(i % 100) / 1.0} {t}'
+                  for i, t in enumerate(times) if i >= start]
+    path.write_text("\n".join(lines) + "\n# EOF\n")
+    return path
+
+
+# --- Prometheus ----------------------------------------------------------------------------------------------
+
+@integration
+def test_prometheus_serves_handwritten_backfill(tmp_path: Path, require_binary: Any) -> None:
+    require_binary("promtool")
+    require_binary("prometheus")
+    om = write_tiny_om(tmp_path / "tiny.om")
+    assert om_stats(om).series_count == 5 and om_stats(om).samples["DCGM_FI_DEV_GPU_UTIL"] == 360 * 2 + 180
+    services.backfill(om, tmp_path / "tsdb")
+    with services.PrometheusServer(tmp_path / "tsdb") as prom:
+        assert_prometheus_matches(prom.url, om, ["vllm:generation_tokens_total", "DCGM_FI_DEV_GPU_UTIL"])
+        end = int(om_stats(om).max_ts)
+        got = prom_get(prom.url, "/api/v1/query", query="sum(increase(vllm:generation_tokens_total[1h]))",
+                       time=end)
+        # 2 series x 7 tokens per minute; increase() extrapolates over the 1 h range
+        assert float(got["result"][0]["value"][1]) == pytest.approx(2 * 7 * 60, rel=0.02)
+
+
+@integration
+def test_prometheus_serves_sim_small(prometheus: services.PrometheusServer, sim_small: Any) -> None:
+    om = sim_small.dir / "metrics.om"
+    stats = om_stats(om)
+    names = sorted(stats.series, key=lambda n: (len(stats.series[n]), n))
+    picks = sorted({names[0], names[len(names) // 2], names[-1]})  # fewest, median and most series
+    assert_prometheus_matches(prometheus.url, om, picks)
+    window = (sim_small.end - sim_small.start).total_seconds()
+    assert stats.max_ts - stats.min_ts <= window
+
+
+@integration
+def test_backfill_failure_shows_promtool_error(tmp_path: Path, require_binary: Any) -> None:
+    require_binary("promtool")
+    bad = tmp_path / "bad.om"
+    bad.write_text('x{a="1"} 1 1700000000\n')  # no "# EOF"
+    with pytest.raises(ServiceError, match="# EOF") as err:
+        services.backfill(bad, tmp_path / "tsdb")
+    assert "exit 1" in str(err.value) and str(bad) in str(err.value)
+
+
+@integration
+def test_prometheus_start_failure_shows_log_and_servers_stop(tmp_path: Path, require_binary: Any) -> None:
+    require_binary("prometheus")
+    with pytest.raises(ServiceError, match="prometheus did not start") as err:
+        services.PrometheusServer(tmp_path / "bad", config_yaml="global: [not a mapping\n").start()
+    assert "neocost-prometheus.yml" in str(err.value) and "Log " in str(err.value)
+
+    server = services.PrometheusServer(tmp_path / "ok")
+    with pytest.raises(RuntimeError, match="test body failed"), server:
+        proc, port = server.proc, server.port
+        raise RuntimeError("test body failed")
+    assert proc is not None and proc.returncode is not None  # stopped by PID despite the exception
+    with socket.socket() as s:
+        assert s.connect_ex(("127.0.0.1", port)) != 0
+
+
+def test_missing_binary_names_the_debian_package(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("PATH", "")
+    expected = "prometheus not found on PATH; install the Debian package: " \
+               "apt-get install --no-install-recommends prometheus"
+    with pytest.raises(ServiceError) as err:
+        services.PrometheusServer(tmp_path)
+    assert str(err.value) == expected
+    with pytest.raises(ServiceError, match="promtool not found on PATH.*install --no-install-recommends prometheus$"):
+        services.backfill(write_tiny_om(tmp_path / "t.om"), tmp_path / "tsdb")
+    with pytest.raises(ServiceError, match="install --no-install-recommends prometheus-alertmanager$"):
+        services.AlertmanagerServer("route: {}\n")
+
+
+# --- Kubernetes list API -------------------------------------------------------------------------------------
+
+def _items(path: Path) -> list[dict[str, Any]]:
+    data = json.loads(path.read_text())
+    return data["items"] if isinstance(data, dict) else data
+
+
+@integration
+def test_kubernetes_client_pages_through_all_pods(k8s_api: Any, sim_small: Any) -> None:
+    from kubernetes import client, config
+
+    expected = {(p["metadata"]["namespace"], p["metadata"]["name"]) for p in _items(sim_small.dir / "k8s" / "pods.json")}
+    assert len(expected) > 7, "paging must be exercised"
+    api = client.CoreV1Api(config.new_client_from_config(config_file=str(k8s_api.kubeconfig)))
+    seen: list[tuple[str, str]] = []
+    pages = 0
+    token = None
+    while True:
+        kwargs = {"_continue": token} if token else {}
+        resp = api.list_pod_for_all_namespaces(limit=7, **kwargs)
+        pages += 1
+        assert len(resp.items) <= 7
+        seen += [(p.metadata.namespace, p.metadata.name) for p in resp.items]
+        token = resp.metadata.var_continue
+        if not token:
+            break
+    assert pages == math.ceil(len(expected) / 7)
+    assert len(seen) == len(expected) and set(seen) == expected
+
+
+# --- S3 ------------------------------------------------------------------------------------------------------
+
+@integration
+def test_s3_server_holds_the_simulated_tree(s3_server: services.MotoS3Server, sim_small: Any) -> None:
+    s3_dir = sim_small.dir / "s3"
+    buckets = json.loads((s3_dir / "buckets.json").read_text())
+    s3 = s3_server.client()
+    assert sorted(b["Name"] for b in s3.list_buckets()["Buckets"]) == sorted(b["name"] for b in buckets)
+    for b in buckets:
+        if b.get("tags"):
+            tags = s3.get_bucket_tagging(Bucket=b["name"])["TagSet"]
+            assert {t["Key"]: t["Value"] for t in tags} == {k: str(v) for k, v in b["tags"].items()}
+
+    manifests = sorted((s3_dir / "objects").rglob("manifest.json"))
+    assert manifests, "the simulation has no inventory manifest"
+    local = manifests[0]
+    bucket_dir = local.relative_to(s3_dir / "objects").parts[0]
+    key = local.relative_to(s3_dir / "objects" / bucket_dir).as_posix()
+    body = s3.get_object(Bucket=bucket_dir, Key=key)["Body"].read()
+    manifest = json.loads(body)
+    assert manifest == json.loads(local.read_text())
+    assert {"sourceBucket", "destinationBucket", "fileFormat", "files"} <= set(manifest)
+    for f in manifest["files"]:  # every data file the manifest lists is in the destination bucket
+        head = s3.head_object(Bucket=bucket_dir, Key=f["key"])
+        assert head["ContentLength"] == f.get("size", head["ContentLength"])
+
+    listed, token = 0, None
+    while True:  # ListObjectsV2 paging over the whole destination bucket
+        kw = {"ContinuationToken": token} if token else {}
+        page = s3.list_objects_v2(Bucket=bucket_dir, MaxKeys=5, **kw)
+        listed += page.get("KeyCount", 0)
+        if not page.get("IsTruncated"):
+            break
+        token = page["NextContinuationToken"]
+    assert listed == sum(1 for p in (s3_dir / "objects" / bucket_dir).rglob("*") if p.is_file())
+
+
+# --- truth.json ----------------------------------------------------------------------------------------------
+
+def test_truth_is_internally_consistent(sim_small: Any) -> None:
+    truth = sim_small.truth
+    tot = truth["totals"]
+    assert tot["node_cost"] > 0
+    assert tot["node_cost"] == pytest.approx(tot["allocated_cost"] + tot["idle_cost"], abs=0.01)
+    assert tot["total_cost"] == pytest.approx(tot["node_cost"] + tot["egress_cost"] + tot["storage_cost"], abs=0.01)
+    for res, v in truth["by_resource"].items():
+        assert v["node"] == pytest.approx(v["allocated"] + v["idle"], abs=0.01), res
+    assert sum(v["node"] for v in truth["by_resource"].values()) == pytest.approx(tot["node_cost"], abs=0.01)
+    for basis, tags in truth["cost"].items():
+        for tag, values in tags.items():
+            assert sum(values.values()) == pytest.approx(tot["total_cost"], abs=0.01), (basis, tag)
+    assert truth["gpu_hours"]["allocated"] <= truth["gpu_hours"]["capacity"] + 1e-6
+
+    models = truth["models"]
+    assert models and any(m["input_tokens"] + m["output_tokens"] > 0 for m in models.values())
+    for name, m in models.items():
+        tokens = m["input_tokens"] + m["output_tokens"]
+        for basis in ("usage", "allocation"):
+            cost = m["cost"][basis]
+            if tokens and m["cost_per_1k_tokens"][basis] is not None:
+                assert m["cost_per_1k_tokens"][basis] * tokens / 1000 == pytest.approx(cost, rel=1e-4, abs=1e-5), name
+            if m["requests"] and m["cost_per_inference"][basis] is not None:
+                assert m["cost_per_inference"][basis] * m["requests"] == pytest.approx(cost, rel=1e-4, abs=1e-4), name
+    by_model = truth["cost"]["allocation"].get("model", {})
+    for name, m in models.items():
+        if name in by_model:  # a model's allocation cost is its share of the model tag
+            assert by_model[name] == pytest.approx(m["cost"]["allocation"], abs=0.01), name
+
+
+# --- Alertmanager --------------------------------------------------------------------------------------------
+
+@integration
+def test_alertmanager_delivers_to_webhook(alertmanager: Any) -> None:
+    marker = uuid.uuid4().hex
+    starts = datetime.now(timezone.utc)
+    alertmanager.post_alerts([{
+        "labels": {"alertname": "NeocostHarnessTest", "marker": marker, "severity": "info"},
+        "annotations": {"summary": "harness test"},
+        "startsAt": starts.isoformat(), "endsAt": (starts + timedelta(minutes=5)).isoformat()}])
+    got = alertmanager.webhook.wait_for(
+        lambda r: isinstance(r.body, dict) and r.body.get("commonLabels", {}).get("marker") == marker, timeout=30)
+    assert got.body["status"] == "firing"
+    assert got.body["externalURL"] == alertmanager.url
+    [alert] = got.body["alerts"]
+    assert alert["labels"]["alertname"] == "NeocostHarnessTest"
+    assert alert["annotations"]["summary"] == "harness test"
