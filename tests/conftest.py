@@ -8,6 +8,7 @@ simulator skips the tests that need it, unless ``CI`` is set or ``--require-serv
 from __future__ import annotations
 
 import contextlib
+import importlib
 import json
 import os
 from collections.abc import Callable, Iterator
@@ -53,6 +54,14 @@ def missing(config: pytest.Config, message: str) -> None:
     pytest.skip(message)
 
 
+def _import_or_missing(config: pytest.Config, module: str, attr: str, what: str) -> Any:
+    try:
+        return getattr(importlib.import_module(module), attr)
+    except (ImportError, AttributeError) as exc:
+        problem = f"{what} ({module}.{attr}) is not importable: {exc}"
+    missing(config, problem)
+
+
 @pytest.fixture(autouse=True)
 def _scrub_neocost_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """Library code must not depend on the developer's NEOCOST_* variables."""
@@ -68,8 +77,9 @@ def require_binary(pytestconfig: pytest.Config) -> Callable[[str], Path]:
         try:
             return services.find_binary(name)
         except ServiceError as exc:
-            missing(pytestconfig, str(exc))
-            raise  # unreachable: missing() skips or fails
+            problem = str(exc)
+        missing(pytestconfig, problem)  # outside `except` so the report shows one clean message
+        raise AssertionError("unreachable")
 
     return _require
 
@@ -106,10 +116,7 @@ def sim_run_factory(pytestconfig: pytest.Config, tmp_path_factory: pytest.TempPa
               scrape_interval: int | None = None) -> SimRun:
         key = (seed, days, scale, end, scrape_interval)
         if key not in cache:
-            try:
-                from neocost.simulate import simulate
-            except ImportError as exc:
-                missing(pytestconfig, f"the simulator (neocost.simulate) is not importable: {exc}")
+            simulate = _import_or_missing(pytestconfig, "neocost.simulate", "simulate", "the simulator")
             out = tmp_path_factory.mktemp(f"sim-s{seed}-d{days}-{scale}")
             simulate(out, days=days, seed=seed, scale=scale, end=end, scrape_interval=scrape_interval)
             truth = json.loads((out / "truth.json").read_text())
@@ -181,10 +188,8 @@ class K8sApi:
 def k8s_api(pytestconfig: pytest.Config, sim_small: SimRun, tmp_path_factory: pytest.TempPathFactory,
             _session_stack: contextlib.ExitStack) -> K8sApi:
     """The Kubernetes list API stub on sim_small's k8s dir: ``.url``, ``.kubeconfig``, ``.server``."""
-    try:
-        from neocost.simulate.k8s_api import K8sListServer
-    except ImportError as exc:
-        missing(pytestconfig, f"the Kubernetes list API stub is not importable: {exc}")
+    K8sListServer = _import_or_missing(pytestconfig, "neocost.simulate.k8s_api", "K8sListServer",  # noqa: N806
+                                       "the Kubernetes list API stub")
     server = _session_stack.enter_context(K8sListServer(sim_small.dir / "k8s"))
     kubeconfig = server.write_kubeconfig(tmp_path_factory.mktemp("kube") / "config")
     return K8sApi(server.url, Path(kubeconfig), server)
