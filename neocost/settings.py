@@ -206,7 +206,7 @@ def load_settings(config: Path | None = None, overrides: dict[str, Any] | None =
         if overrides:
             merged = settings.model_dump()
             _deep_merge(merged, _drop_none(overrides))
-            settings = Settings.model_validate(merged)
+            settings = _build(merged, {})  # env is already in `merged`; re-reading it would beat the flags
     except ValidationError as exc:
         raise SettingsError(format_validation_error(exc, path)) from None
     return settings
