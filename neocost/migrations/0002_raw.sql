@@ -131,6 +131,7 @@ CREATE TABLE raw.k8s_pod (
     controller_kind VARCHAR,                  -- top controller: Deployment (via ReplicaSet), CronJob, ...
     controller_name VARCHAR,
     phase       VARCHAR,
+    requests    MAP(VARCHAR, DOUBLE),         -- effective pod requests (API only): cpu cores, memory bytes, nvidia_com_gpu
     labels      MAP(VARCHAR, VARCHAR) NOT NULL,
     valid_from  TIMESTAMP NOT NULL,
     valid_to    TIMESTAMP,
