@@ -185,7 +185,9 @@ def replace_window(con: duckdb.DuckDBPyConnection, table: str, relation: Any, *,
         n = con.execute("SELECT count(*) FROM _neocost_incoming").fetchone()[0]  # type: ignore[index]
         con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _neocost_incoming")
     finally:
-        con.unregister("_neocost_incoming")
+        # after a failed INSERT the transaction is aborted and unregister raises too, hiding the real error
+        with contextlib.suppress(duckdb.Error):
+            con.unregister("_neocost_incoming")
     return int(n)
 
 

@@ -1,0 +1,192 @@
+"""Warehouse: migrations, read-only opening, idempotent and atomic window writes, watermarks."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import duckdb
+import polars as pl
+import pytest
+
+from neocost import warehouse
+from neocost.errors import WarehouseError
+
+T0 = datetime(2026, 11, 18)
+TABLE = "stg.harness_points"
+
+
+def rows(day: int, value: float, n: int = 24) -> pl.DataFrame:
+    """One row per hour of day ``day`` after T0 (columns deliberately out of table order)."""
+    ts = [T0 + timedelta(days=day, hours=h) for h in range(n)]
+    return pl.DataFrame({"v": [value + h for h in range(n)], "ts": ts, "k": [f"k{h % 3}" for h in range(n)]})
+
+
+@pytest.fixture
+def con(warehouse_path: Path) -> duckdb.DuckDBPyConnection:
+    c = warehouse.connect(warehouse_path)
+    c.execute(f"CREATE TABLE {TABLE} (ts TIMESTAMP NOT NULL, k VARCHAR NOT NULL, v DOUBLE, PRIMARY KEY (ts, k))")
+    yield c
+    c.close()
+
+
+def dump(con: duckdb.DuckDBPyConnection) -> list[tuple]:
+    return con.execute(f"SELECT ts, k, v FROM {TABLE} ORDER BY ts, k").fetchall()
+
+
+# --- migrations ----------------------------------------------------------------------------------------------
+
+def test_migrations_apply_once_in_order(tmp_path: Path) -> None:
+    names = [m.name for m in warehouse.migrations()]
+    assert names == sorted(names) and names[:2] == ["0001_core", "0002_raw"]
+    path = tmp_path / "w.duckdb"
+    con = warehouse.connect(path)
+    recorded = con.execute("SELECT name, applied_at FROM meta.schema_version ORDER BY applied_at, name").fetchall()
+    assert [r[0] for r in recorded] == names
+    con.close()
+
+    con = warehouse.connect(path)  # second open: nothing re-applied, records unchanged
+    assert warehouse.pending_migrations(con) == []
+    assert warehouse.migrate_to_latest(con) == []
+    assert con.execute("SELECT name, applied_at FROM meta.schema_version ORDER BY applied_at, name"
+                       ).fetchall() == recorded
+    schemas = {r[0] for r in con.execute("SELECT schema_name FROM information_schema.schemata").fetchall()}
+    assert set(warehouse.SCHEMAS) <= schemas
+    con.close()
+
+
+def test_stop_before_then_continue(tmp_path: Path) -> None:
+    con = warehouse.connect(tmp_path / "w.duckdb", migrate=False)
+    assert warehouse.migrate_to_latest(con, stop_before="0002_raw") == ["0001_core"]
+    assert warehouse.applied_migrations(con) == ["0001_core"]
+    rest = warehouse.migrate_to_latest(con)
+    assert rest == [m.name for m in warehouse.migrations()][1:]
+
+
+def test_failing_migration_rolls_back(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    real = warehouse.migrations()
+    bad = warehouse.Migration("9999_bad", "CREATE TABLE raw.half_done (a INTEGER);\nSELECT * FROM no_such_table;")
+    monkeypatch.setattr(warehouse, "migrations", lambda: [*real, bad])
+    path = tmp_path / "w.duckdb"
+    with pytest.raises(WarehouseError, match="migration 9999_bad failed and was rolled back"):
+        warehouse.connect(path)
+    con = warehouse.connect(path, migrate=False)
+    assert warehouse.applied_migrations(con) == [m.name for m in real]  # the good ones committed
+    assert con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = 'half_done'"
+                       ).fetchone()[0] == 0
+    assert [m.name for m in warehouse.pending_migrations(con)] == ["9999_bad"]
+    con.close()
+
+
+def test_migration_names_are_well_formed() -> None:
+    assert all(warehouse._MIGRATION_NAME.match(m.name + ".sql") for m in warehouse.migrations())
+
+
+# --- read-only -----------------------------------------------------------------------------------------------
+
+def test_read_only_cannot_write(warehouse_path: Path) -> None:
+    con = warehouse.connect(warehouse_path, read_only=True)
+    with pytest.raises(duckdb.Error, match="read-only"):
+        con.execute("INSERT INTO meta.watermark VALUES ('x', '', now()::TIMESTAMP, now()::TIMESTAMP)")
+    con.close()
+
+
+def test_read_only_refuses_unmigrated_and_missing_files(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.duckdb"
+    warehouse.connect(empty, migrate=False).close()
+    with pytest.raises(WarehouseError, match=r"needs migrations \['0001_core'.*neocost db migrate"):
+        warehouse.connect(empty, read_only=True)
+    with pytest.raises(WarehouseError, match="does not exist yet"):
+        warehouse.connect(tmp_path / "nope.duckdb", read_only=True)
+    assert not (tmp_path / "nope.duckdb").exists()
+
+
+# --- replace_window ------------------------------------------------------------------------------------------
+
+def test_replace_window_is_idempotent(con: duckdb.DuckDBPyConnection) -> None:
+    day0, day1 = rows(0, 1.0), rows(1, 100.0)
+    for df, d in ((day0, 0), (day1, 1)):
+        with warehouse.transaction(con):
+            assert warehouse.replace_window(con, TABLE, df, start=T0 + timedelta(days=d),
+                                            end=T0 + timedelta(days=d + 1)) == 24
+    first = dump(con)
+    assert len(first) == 48
+    with warehouse.transaction(con):  # the same window again: identical table
+        warehouse.replace_window(con, TABLE, day1, start=T0 + timedelta(days=1), end=T0 + timedelta(days=2))
+    assert dump(con) == first
+
+    # a corrected re-load replaces only its window
+    with warehouse.transaction(con):
+        warehouse.replace_window(con, TABLE, rows(1, 500.0, n=12), start=T0 + timedelta(days=1),
+                                 end=T0 + timedelta(days=2))
+    after = dump(con)
+    assert after[:24] == first[:24] and len(after) == 36
+    assert con.execute(f"SELECT sum(v) FROM {TABLE} WHERE ts >= ?", [T0 + timedelta(days=1)]).fetchone()[0] \
+        == sum(500.0 + h for h in range(12))
+
+
+def test_replace_window_with_where_clause(con: duckdb.DuckDBPyConnection) -> None:
+    with warehouse.transaction(con):
+        warehouse.replace_window(con, TABLE, rows(0, 1.0), start=T0, end=T0 + timedelta(days=1))
+    only_k0 = rows(0, 1000.0).filter(pl.col("k") == "k0")
+    with warehouse.transaction(con):
+        warehouse.replace_window(con, TABLE, only_k0, start=T0, end=T0 + timedelta(days=1), where="k = ?",
+                                 params=["k0"])
+    got = con.execute(f"SELECT k, count(*), min(v) FROM {TABLE} GROUP BY k ORDER BY k").fetchall()
+    assert got == [("k0", 8, 1000.0), ("k1", 8, 2.0), ("k2", 8, 3.0)]
+
+
+def test_failure_inside_transaction_keeps_previous_rows(con: duckdb.DuckDBPyConnection) -> None:
+    with warehouse.transaction(con):
+        warehouse.replace_window(con, TABLE, rows(0, 1.0), start=T0, end=T0 + timedelta(days=1))
+        warehouse.set_watermark(con, "harness", "", T0 + timedelta(days=1))
+    before = dump(con)
+    with pytest.raises(RuntimeError, match="collector crashed"), warehouse.transaction(con):
+        warehouse.replace_window(con, TABLE, rows(0, 9.0, n=3), start=T0, end=T0 + timedelta(days=1))
+        warehouse.set_watermark(con, "harness", "", T0 + timedelta(days=5))
+        assert len(dump(con)) == 3  # visible inside the transaction ...
+        raise RuntimeError("collector crashed")
+    assert dump(con) == before  # ... and gone after the rollback
+    assert warehouse.get_watermark(con, "harness") == T0 + timedelta(days=1)
+
+
+def test_duplicate_keys_roll_back_the_whole_window(con: duckdb.DuckDBPyConnection) -> None:
+    with warehouse.transaction(con):
+        warehouse.replace_window(con, TABLE, rows(0, 1.0), start=T0, end=T0 + timedelta(days=1))
+    before = dump(con)
+    dup = pl.concat([rows(0, 5.0), rows(0, 5.0)])
+    with pytest.raises(duckdb.ConstraintException, match="[Dd]uplicate key"), warehouse.transaction(con):
+        warehouse.replace_window(con, TABLE, dup, start=T0, end=T0 + timedelta(days=1))
+    assert dump(con) == before
+    with warehouse.transaction(con):  # the connection stays usable
+        assert warehouse.replace_window(con, TABLE, rows(0, 7.0), start=T0, end=T0 + timedelta(days=1)) == 24
+    assert dump(con)[0][2] == 7.0
+
+
+def test_identifiers_are_whitelisted(con: duckdb.DuckDBPyConnection) -> None:
+    with pytest.raises(WarehouseError, match="refusing identifier"):
+        warehouse.replace_window(con, "stg.x; DROP TABLE meta.run", rows(0, 1.0))
+    assert warehouse.ident("raw.container_usage") == "raw.container_usage"
+
+
+# --- watermarks ----------------------------------------------------------------------------------------------
+
+def test_watermark_never_moves_back(con: duckdb.DuckDBPyConnection) -> None:
+    assert warehouse.get_watermark(con, "prometheus", "usage") is None
+    warehouse.set_watermark(con, "prometheus", "usage", T0 + timedelta(hours=6))
+    warehouse.set_watermark(con, "prometheus", "usage", T0 + timedelta(hours=2))
+    assert warehouse.get_watermark(con, "prometheus", "usage") == T0 + timedelta(hours=6)
+    warehouse.set_watermark(con, "prometheus", "usage", T0 + timedelta(hours=9))
+    assert warehouse.get_watermark(con, "prometheus", "usage") == T0 + timedelta(hours=9)
+    warehouse.set_watermark(con, "prometheus", "requests", T0)  # streams are independent
+    assert warehouse.get_watermark(con, "prometheus", "requests") == T0
+    assert warehouse.get_watermark(con, "prometheus", "usage") == T0 + timedelta(hours=9)
+
+
+def test_table_counts(con: duckdb.DuckDBPyConnection) -> None:
+    with warehouse.transaction(con):
+        warehouse.replace_window(con, TABLE, rows(0, 1.0, n=5))
+    counts = warehouse.table_counts(con)
+    assert counts[TABLE] == 5
+    assert all(k.split(".")[0] in ("raw", "stg", "model", "mart") for k in counts)
+    assert "raw.container_requests" in counts and counts["raw.container_requests"] == 0
