@@ -1,0 +1,229 @@
+"""Build the cost model for a window: resolve node prices, run the allocation SQL, replace the window's hours.
+
+The allocation is DuckDB SQL over the raw tables (``costmodel/sql/build/NN_*.sql``, run in name order with
+bound parameters). Everything is computed per interval and rolled up to hours, so building ``[a, c)`` equals
+building ``[a, b)`` and ``[b, c)``; an incremental update rebuilds just the affected hours (delete and insert
+in one transaction).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from importlib import resources
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from costmodel import pricebook as pb
+from neocost.errors import WarehouseError
+from neocost.labels import sanitize_label_key
+from neocost.settings import CostModelSettings, LabelSettings
+from neocost.warehouse import set_watermark, transaction
+
+HOUR = timedelta(hours=1)
+_PARAM = re.compile(r"\$([a-z_]+)")
+# steps that only create temp tables (run outside the write transaction) and those that write
+_TEMP_STEPS = ("00_", "10_", "11_", "12_", "20_", "30_", "40_", "50_", "75_")
+_WRITE_TABLES = ("mart.cost_hourly", "model.node_hourly", "mart.inference_hourly")
+
+
+@dataclass
+class BuildResult:
+    start: datetime
+    end: datetime
+    hours: int
+    rows: int
+    seconds: float
+    defaulted_nodes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def _steps() -> list[tuple[str, str]]:
+    root = resources.files("costmodel") / "sql" / "build"
+    files = sorted((p for p in root.iterdir() if p.name.endswith(".sql")), key=lambda p: p.name)
+    return [(f.name, f.read_text()) for f in files]
+
+
+def _run(con: duckdb.DuckDBPyConnection, name: str, sql: str, params: dict[str, object]) -> None:
+    used = {k: params[k] for k in set(_PARAM.findall(sql)) if k in params}
+    try:
+        if name.startswith("00_"):
+            for stmt in (s for s in sql.split(";\n") if s.strip()):
+                con.execute(stmt)
+        else:
+            con.execute(sql, used)
+    except duckdb.Error as exc:
+        raise WarehouseError(f"costmodel/sql/build/{name}: {exc}") from exc
+
+
+def collected_window(con: duckdb.DuckDBPyConnection, step_seconds: int = 300) -> tuple[datetime, datetime] | None:
+    """Everything collected: [first interval, last interval + step), widened to whole hours."""
+    row = con.execute("""SELECT min(lo), max(hi) FROM (
+        SELECT min(ts) AS lo, max(ts) AS hi FROM raw.node_capacity
+        UNION ALL SELECT min(ts), max(ts) FROM raw.container_requests)""").fetchone()
+    if not row or row[0] is None:
+        return None
+    return floor_hour(row[0]), ceil_hour(row[1] + timedelta(seconds=step_seconds))
+
+
+def floor_hour(t: datetime) -> datetime:
+    return t.replace(minute=0, second=0, microsecond=0)
+
+
+def ceil_hour(t: datetime) -> datetime:
+    f = floor_hour(t)
+    return f if f == t else f + HOUR
+
+
+def _slices_per_card(product: str | None) -> int:
+    # MIG compute slices of one card: A30 has 4, A100/H100/H200/B200 have 7.
+    return 4 if product and "A30" in product.upper() else 7
+
+
+def resolve_node_prices(con: duckdb.DuckDBPyConnection, book: pb.PriceBook, start: datetime, end: datetime
+                        ) -> tuple[pa.Table, list[str]]:
+    """Unit prices for every node seen in the window; returns the price table and the defaulted nodes."""
+    rows = con.execute("""
+        WITH nodes AS (
+            SELECT DISTINCT node FROM raw.node_capacity WHERE ts >= ? AND ts < ?
+            UNION SELECT DISTINCT node FROM raw.container_requests WHERE ts >= ? AND ts < ? AND node <> ''),
+        cap AS (
+            SELECT node, max(capacity) FILTER (WHERE resource = 'cpu') AS cores,
+                   max(capacity) FILTER (WHERE resource = 'memory') AS mem,
+                   max(capacity) FILTER (WHERE resource = 'nvidia_com_gpu') AS gpu_cap,
+                   max(capacity * TRY_CAST(regexp_extract(resource, '^nvidia_com_mig_(\\d+)g', 1) AS DOUBLE))
+                       FILTER (WHERE resource LIKE 'nvidia_com_mig_%') AS mig_cap
+            FROM raw.node_capacity WHERE ts >= ? AND ts < ? GROUP BY node),
+        facts AS (
+            SELECT * FROM raw.k8s_node
+            QUALIFY row_number() OVER (PARTITION BY node ORDER BY (source = 'api') DESC, valid_from DESC) = 1)
+        SELECT n.node, f.instance_type, f.capacity_type, f.node_pool, f.gpu_product, f.gpu_count, f.gpu_replicas,
+               coalesce(c.cores, f.cpu_cores, 0), coalesce(c.mem, f.memory_bytes, 0), c.gpu_cap, c.mig_cap
+        FROM nodes n LEFT JOIN cap c USING (node) LEFT JOIN facts f USING (node) ORDER BY n.node""",
+                       [start, end, start, end, start, end]).fetchall()
+    out: dict[str, list[object]] = {k: [] for k in (
+        "node", "instance_type", "capacity_type", "node_pool", "gpu_product", "gpus", "gpu_replicas", "mig_slices",
+        "gpu_hourly", "cpu_core_hourly", "ram_gib_hourly", "source", "as_of", "defaulted")}
+    defaulted = []
+    for node, itype, ctype, pool, product, gcount, replicas, cores, mem, gpu_cap, mig_cap in rows:
+        replicas = int(replicas) if replicas and replicas > 0 else 1
+        slices = _slices_per_card(product)
+        if gcount is not None:
+            gpus = float(gcount)
+        elif gpu_cap:
+            gpus = float(gpu_cap) / replicas
+        else:
+            gpus = float(mig_cap or 0) / slices
+        ct = pb.normalise_capacity_type(ctype, where=f"node {node!r} (raw.k8s_node.capacity_type)")
+        price = book.resolve(node=node, instance_type=itype, capacity_type=ct, gpu_product=product, gpus=gpus,
+                             cores=float(cores), ram_gib=float(mem) / 2**30)
+        if price.defaulted:
+            defaulted.append(node)
+        for k, v in (("node", node), ("instance_type", itype), ("capacity_type", ct), ("node_pool", pool),
+                     ("gpu_product", product), ("gpus", gpus), ("gpu_replicas", replicas), ("mig_slices", slices),
+                     ("gpu_hourly", price.gpu_hourly), ("cpu_core_hourly", price.cpu_core_hourly),
+                     ("ram_gib_hourly", price.ram_gib_hourly), ("source", price.source), ("as_of", price.as_of),
+                     ("defaulted", price.defaulted)):
+            out[k].append(v)
+    schema = pa.schema([("node", pa.string()), ("instance_type", pa.string()), ("capacity_type", pa.string()),
+                        ("node_pool", pa.string()), ("gpu_product", pa.string()), ("gpus", pa.float64()),
+                        ("gpu_replicas", pa.int32()), ("mig_slices", pa.int32()), ("gpu_hourly", pa.float64()),
+                        ("cpu_core_hourly", pa.float64()), ("ram_gib_hourly", pa.float64()),
+                        ("source", pa.string()), ("as_of", pa.string()), ("defaulted", pa.bool_())])
+    return pa.table(out, schema=schema), defaulted
+
+
+def _params(settings: CostModelSettings, labels: LabelSettings, book: pb.PriceBook, start: datetime,
+            end: datetime, step_seconds: int) -> dict[str, object]:
+    split = settings.egress_fallback_split
+    egress_gib = sum(share * book.egress_price(klass) for klass, share in split.items())
+    keys = {f"k_{tag}": sanitize_label_key(key) for tag, key in labels.tag_keys().items()}
+    return {"start": start, "end": end, "dt": step_seconds / 3600.0, "shared": list(settings.shared_namespaces),
+            "idle_mode": settings.share_idle, "shared_mode": settings.share_shared, "egress_gib": egress_gib, **keys}
+
+
+def build(con: duckdb.DuckDBPyConnection, *, costmodel: CostModelSettings | None = None,
+          labels: LabelSettings | None = None, book: pb.PriceBook | None = None,
+          start: datetime | None = None, end: datetime | None = None, step_seconds: int = 300,
+          hourly_chunks: bool = False) -> BuildResult:
+    """(Re)build ``[start, end)`` (whole hours; default everything collected) of the cost model marts.
+
+    ``hourly_chunks`` builds hour by hour (bounded memory, same result)."""
+    t0 = time.perf_counter()
+    costmodel = costmodel or CostModelSettings()
+    labels = labels or LabelSettings()
+    if book is None:
+        book = pb.load(costmodel.base_pricebook, costmodel.pricebook)
+    if start is None or end is None:
+        window = collected_window(con, step_seconds)
+        if window is None:
+            raise WarehouseError("nothing collected yet (raw.node_capacity is empty); run `neocost collect` first")
+        start = start or window[0]
+        end = end or window[1]
+    start, end = floor_hour(start), ceil_hour(end)
+    if end <= start:
+        raise WarehouseError(f"empty window [{start}, {end}); --end must be after --start")
+    chunks = [(t, t + HOUR) for t in _hours(start, end)] if hourly_chunks else [(start, end)]
+    rows, defaulted = 0, set()
+    for a, b in chunks:
+        n, d = _build_window(con, costmodel, labels, book, a, b, step_seconds)
+        rows += n
+        defaulted |= set(d)
+    warnings = []
+    if defaulted:
+        warnings.append(f"{len(defaulted)} node(s) have no price book row and use the default unit prices: "
+                        f"{', '.join(sorted(defaulted))}")
+    return BuildResult(start, end, int((end - start) / HOUR), rows, time.perf_counter() - t0, sorted(defaulted),
+                       warnings)
+
+
+def _hours(start: datetime, end: datetime) -> list[datetime]:
+    out, t = [], start
+    while t < end:
+        out.append(t)
+        t += HOUR
+    return out
+
+
+def _build_window(con: duckdb.DuckDBPyConnection, settings: CostModelSettings, labels: LabelSettings,
+                  book: pb.PriceBook, start: datetime, end: datetime, step_seconds: int) -> tuple[int, list[str]]:
+    prices, defaulted = resolve_node_prices(con, book, start, end)
+    storage = pa.table({"class": list(book.storage) or ["STANDARD"],
+                        "gib_month": [v[0] for v in book.storage.values()] or [0.023]})
+    params = _params(settings, labels, book, start, end, step_seconds)
+    con.register("_cm_prices", prices)
+    con.register("_cm_storage_prices", storage)
+    try:
+        con.execute("CREATE OR REPLACE TEMP TABLE cm_price AS SELECT * FROM _cm_prices")
+        con.execute("CREATE OR REPLACE TEMP TABLE cm_storage_price AS SELECT * FROM _cm_storage_prices")
+    finally:
+        con.unregister("_cm_prices")
+        con.unregister("_cm_storage_prices")
+    steps = _steps()
+    for name, sql in steps:
+        if name.startswith(_TEMP_STEPS):
+            _run(con, name, sql, params)
+    with transaction(con):
+        for table in _WRITE_TABLES:
+            con.execute(f"DELETE FROM {table} WHERE hour >= ? AND hour < ?", [start, end])
+        con.execute("DELETE FROM model.node_price WHERE node IN (SELECT node FROM cm_price)")
+        con.execute("INSERT INTO model.node_price BY NAME SELECT *, now()::TIMESTAMP AS updated_at FROM cm_price")
+        con.execute("DELETE FROM mart.storage_snapshot")
+        con.execute("INSERT INTO mart.storage_snapshot BY NAME SELECT * EXCLUDE (project, env, cost_center) "
+                    "FROM cm_storage")
+        for name, sql in steps:
+            if not name.startswith(_TEMP_STEPS):
+                _run(con, name, sql, params)
+        set_watermark(con, "costmodel", "", end)
+    n = con.execute("SELECT count(*) FROM mart.cost_hourly WHERE hour >= ? AND hour < ?", [start, end]).fetchone()
+    for t in ("cm_rows", "cm_ctr", "cm_pod_tags", "cm_node_iv"):
+        con.execute(f"DROP TABLE IF EXISTS {t}")
+    return int(n[0]) if n else 0, defaulted
+
+
+def load_book(settings: CostModelSettings, extra: tuple[Path, ...] | list[Path] = ()) -> pb.PriceBook:
+    return pb.load(settings.base_pricebook, [*settings.pricebook, *extra])

@@ -1,0 +1,1 @@
+"""Built-in price books (package data)."""

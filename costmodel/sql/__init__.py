@@ -1,0 +1,1 @@
+"""Cost model SQL (package data)."""
