@@ -1,0 +1,108 @@
+"""``neocost simulate``: a realistic neocloud cluster with exactly recoverable ground truth.
+
+:func:`simulate` writes ``metrics.om`` (OpenMetrics for promtool backfill), ``k8s/*.json`` (List objects),
+``s3/`` (inventory reports), ``embeddings/`` (Parquet), ``pricebook.toml`` and ``truth.json``.
+See docs/simulator.md for the cluster, the timing contract and the decisions behind the truth.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import orjson
+
+from neocost.timeutil import floor_time, to_unix, utcnow
+
+SCALES = ("small", "medium", "large")
+DEFAULT_SCRAPE = {"small": 60, "medium": 60, "large": 300}
+
+
+@dataclass
+class SimSummary:
+    out: Path
+    start: datetime
+    end: datetime
+    scale: str
+    seed: int
+    nodes: int
+    pods: int
+    gpus: int
+    series: int
+    samples: int
+    seconds: dict[str, float] = field(default_factory=dict)
+    totals: dict[str, float] = field(default_factory=dict)
+
+
+def simulate(out: Path, *, days: int = 7, seed: int = 1, scale: str = "small", end: datetime | None = None,
+             scrape_interval: int | None = None, embeddings_hours: int = 48, embeddings_rows_per_hour: int = 250,
+             progress: Callable[[str], None] | None = None) -> SimSummary:
+    """Simulate ``days`` ending at ``end`` (naive UTC, default today 00:00) and write everything under ``out``."""
+    from neocost.simulate import embeddings, k8s_objects, s3_inventory
+    from neocost.simulate.exporters import cadvisor_families, dcgm_families, ksm_families
+    from neocost.simulate.openmetrics import OpenMetricsWriter
+    from neocost.simulate.prices import write_pricebook
+    from neocost.simulate.servers import server_families
+    from neocost.simulate.truth import build_truth
+    from neocost.simulate.workloads import build_cluster
+
+    if scale not in SCALES:
+        raise ValueError(f"scale {scale!r} is not one of {', '.join(SCALES)}")
+    if days < 1:
+        raise ValueError("days must be at least 1")
+    end = floor_time(end or utcnow(), 86400) if end is None else end
+    if to_unix(end) % 300:
+        raise ValueError(f"end {end} must be on the 5-minute grid (e.g. on the hour)")
+    start = end - timedelta(days=days)
+    scrape = scrape_interval or DEFAULT_SCRAPE[scale]
+    say = progress or (lambda _msg: None)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = int(to_unix(start))
+    n = days * 288
+    secs: dict[str, float] = {}
+
+    tic = time.perf_counter()
+    say("building the cluster")
+    cluster = build_cluster(scale, seed, t0, n)
+    secs["cluster"] = time.perf_counter() - tic
+
+    tic = time.perf_counter()
+    with open(out / "metrics.om", "wb", buffering=1 << 22) as fh:
+        w = OpenMetricsWriter(fh, t0, scrape)
+        for group, fams in (("kube-state-metrics", ksm_families), ("cAdvisor", cadvisor_families),
+                            ("DCGM", dcgm_families), ("inference servers", server_families)):
+            say(f"writing {group} metrics")
+            for fam in fams(cluster):
+                w.write(fam)
+        w.close()
+    secs["metrics"] = time.perf_counter() - tic
+
+    tic = time.perf_counter()
+    say("writing Kubernetes objects, S3 inventory, embeddings")
+    k8s_objects.write_k8s(cluster, out / "k8s")
+    buckets = s3_inventory.write_s3(out / "s3", end=end, seed=seed, scale=scale)
+    drift = embeddings.write_embeddings(out / "embeddings", end=end, seed=seed, hours=min(embeddings_hours, n // 12),
+                                        rows_per_hour=embeddings_rows_per_hour)
+    write_pricebook(out / "pricebook.toml", {(nd.instance_type, nd.capacity_type) for nd in cluster.nodes})
+    secs["objects"] = time.perf_counter() - tic
+
+    tic = time.perf_counter()
+    say("computing truth.json")
+    meta = {"seed": seed, "scale": scale, "days": days, "scrape_interval_seconds": scrape, "version": _version()}
+    truth = build_truth(cluster, buckets, meta, drift)
+    (out / "truth.json").write_bytes(orjson.dumps(truth, option=orjson.OPT_INDENT_2))
+    secs["truth"] = time.perf_counter() - tic
+
+    return SimSummary(out=out, start=start, end=end, scale=scale, seed=seed, nodes=len(cluster.nodes),
+                      pods=len(cluster.pods), gpus=sum(nd.gpus for nd in cluster.nodes), series=w.series,
+                      samples=w.samples, seconds=secs, totals=truth["totals"])
+
+
+def _version() -> str:
+    from neocost import __version__
+
+    return __version__
