@@ -1,0 +1,199 @@
+"""Hand-computed cost-model cases: every expected number below is worked out in the comment next to it."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import duckdb
+import pytest
+
+from costmodel import allocate, report
+from costmodel import pricebook as pb
+from costmodel.testing import RawBuilder
+from neocost import warehouse
+from neocost.errors import PriceError
+from neocost.settings import CostModelSettings
+
+T0 = datetime(2026, 11, 19)
+GiB = 2**30
+
+
+def _book(**over: float) -> pb.PriceBook:
+    node = {"instance_type": "t", "capacity_type": "on-demand", "gpu_hourly": 2.0, "cpu_core_hourly": 0.05,
+            "ram_gib_hourly": 0.01, "source": "test", "as_of": "2026-11-01"}
+    spot = dict(node, capacity_type="spot", gpu_hourly=1.0, cpu_core_hourly=0.02, ram_gib_hourly=0.004)
+    return pb.parse_toml({
+        "node": [dict(node, **over), spot],
+        "storage": [{"class": "STANDARD", "gib_month": 0.0146, "source": "test", "as_of": "2026-11-01"}],
+        "egress": [{"class": c, "gib": p, "source": "test", "as_of": "2026-11-01"}
+                   for c, p in (("in-zone", 0.0), ("cross-region", 0.02), ("internet", 0.09))]})
+
+
+@pytest.fixture
+def con() -> duckdb.DuckDBPyConnection:
+    c = warehouse.connect(":memory:")
+    yield c
+    c.close()
+
+
+def _build(con: duckdb.DuckDBPyConnection, **settings: object) -> dict:
+    res = allocate.build(con, book=_book(), costmodel=CostModelSettings(**settings))
+    return report.truth_report(con, res.start, res.end)
+
+
+def test_one_node_two_pods_idle_and_shared_namespace(con: duckdb.DuckDBPyConnection) -> None:
+    r = RawBuilder(con, T0)
+    # node: 1 GPU x 2.00 + 8 cores x 0.05 + 32 GiB x 0.01 = 2.72 $/h, one hour
+    r.node("n1", cores=8, mem_gib=32, gpus=1, instance_type="t")
+    # p1: GPU 2.00; CPU max(2 req, 1 use) x 0.05 = 0.10; RAM max(4, 2) GiB x 0.01 = 0.04 -> 2.14
+    r.pod("a", "p1", node="n1", requests={"cpu": 2, "memory": 4 * GiB, "nvidia_com_gpu": 1},
+          usage=(1, 2 * GiB), labels={"team": "x"})
+    # monitoring (shared): CPU max(1 req, 1.5 use) x 0.05 = 0.075; RAM 2 GiB x 0.01 = 0.02 -> 0.095
+    r.pod("monitoring", "prom", node="n1", requests={"cpu": 1, "memory": 2 * GiB}, usage=(1.5, GiB), labels={})
+    t = _build(con)
+    assert t["totals"]["node_cost"] == pytest.approx(2.72)
+    assert t["totals"]["allocated_cost"] == pytest.approx(2.235)
+    # idle: CPU (8 - 3.5) x 0.05 = 0.225, RAM (32 - 6) x 0.01 = 0.26, GPU 0
+    assert t["by_resource"]["cpu"]["idle"] == pytest.approx(0.225)
+    assert t["by_resource"]["ram"]["idle"] == pytest.approx(0.26)
+    assert t["by_resource"]["gpu"]["idle"] == pytest.approx(0.0)
+    assert t["cost"]["usage"]["team"] == pytest.approx({"x": 2.14, "__shared__": 0.095, "__idle__": 0.485})
+    # allocation: idle spread by resource (CPU 0.10:0.075, RAM 0.04:0.02), then shared goes to the tenant;
+    # one tenant -> it carries the whole node cost
+    assert t["cost"]["allocation"]["team"] == pytest.approx({"x": 2.72})
+    assert t["cost"]["usage"]["namespace"]["a"] == pytest.approx(2.14)
+
+
+def test_two_tenants_weighted_even_none(con: duckdb.DuckDBPyConnection) -> None:
+    r = RawBuilder(con, T0)
+    r.node("n1", cores=10, mem_gib=10, gpus=0, instance_type="t")  # CPU 0.50 + RAM 0.10 = 0.60 $/h
+    r.pod("a", "p1", node="n1", requests={"cpu": 3, "memory": 0}, labels={"team": "x"})  # 0.15
+    r.pod("b", "p2", node="n1", requests={"cpu": 1, "memory": 0}, labels={"team": "y"})  # 0.05
+    r.pod("kube-system", "dns", node="n1", requests={"cpu": 1, "memory": 0}, labels={})  # 0.05 shared
+    # idle CPU = 0.50 - 0.25 = 0.25, RAM 0.10 (no RAM allocation -> stays __idle__)
+    t = _build(con)
+    # weighted: CPU idle 0.25 by 0.15:0.05:0.05 -> x +0.15, y +0.05, dns +0.05; shared 0.10 by 0.30:0.10
+    assert t["cost"]["allocation"]["team"] == pytest.approx({"x": 0.375, "y": 0.125, "__idle__": 0.10})
+    t = _build(con, share_idle="even", share_shared="even")
+    # even: CPU and RAM idle (0.25 + 0.10) / 3 each; shared (0.05 + 0.35 / 3) / 2 each
+    each_idle = 0.35 / 3
+    sh = (0.05 + each_idle) / 2
+    assert t["cost"]["allocation"]["team"] == pytest.approx({"x": 0.15 + each_idle + sh, "y": 0.05 + each_idle + sh})
+    t = _build(con, share_idle="none", share_shared="none")
+    assert t["cost"]["allocation"]["team"] == pytest.approx(
+        {"x": 0.15, "y": 0.05, "__shared__": 0.05, "__idle__": 0.35})
+
+
+def test_mig_slice_and_time_slicing(con: duckdb.DuckDBPyConnection) -> None:
+    r = RawBuilder(con, T0)
+    # MIG node: 1 H100 as 7 x 1g.10gb, GPU 2.00 $/h; 0 cores / 0 RAM to isolate GPU cost
+    r.node("mig", cores=0, mem_gib=0, gpus=1, instance_type="t", mig={"nvidia_com_mig_1g_10gb": 7})
+    r.pod("a", "m1", node="mig", requests={"nvidia_com_mig_1g_10gb": 2}, labels={"team": "x"})
+    # time-sliced node: 2 GPUs x 4 replicas; a pod requesting 1 advertised GPU = 1/4 physical GPU
+    r.node("ts", cores=0, mem_gib=0, gpus=2, gpu_replicas=4, instance_type="t")
+    r.pod("b", "s1", node="ts", requests={"nvidia_com_gpu": 1}, labels={"team": "y"})
+    t = _build(con)
+    assert t["gpu_hours"]["by_team"] == pytest.approx({"x": 2 / 7, "y": 0.25})
+    assert t["gpu_hours"]["capacity"] == pytest.approx(3.0)
+    assert t["cost"]["usage"]["team"]["x"] == pytest.approx(2.0 * 2 / 7)
+    assert t["cost"]["usage"]["team"]["y"] == pytest.approx(0.5)
+    assert t["by_resource"]["gpu"]["idle"] == pytest.approx(6.0 - 4 / 7 - 0.5)
+
+
+def test_spot_node_disappearing_mid_window(con: duckdb.DuckDBPyConnection) -> None:
+    r = RawBuilder(con, T0)
+    # spot: 1 GPU x 1.00 + 4 x 0.02 + 16 x 0.004 = 1.144 $/h, present 6 of 12 intervals -> 0.572
+    r.node("s1", cores=4, mem_gib=16, gpus=1, instance_type="t", capacity_type="spot", node_pool="gpu-train",
+           span=(0, 6))
+    r.pod("train", "job-a-0", node="s1", requests={"nvidia_com_gpu": 1, "cpu": 4, "memory": 16 * GiB},
+          span=(0, 6), labels={"team": "ml"}, owner=("Job", "run-a"))
+    r.node("od", cores=4, mem_gib=16, gpus=1, instance_type="t", node_pool="gpu-train", span=(6, 12))
+    # restarted on on-demand: 2.00 + 0.20 + 0.16 = 2.36 $/h for half an hour -> 1.18
+    r.pod("train", "job-a-1", node="od", requests={"nvidia_com_gpu": 1, "cpu": 4, "memory": 16 * GiB},
+          span=(6, 12), labels={"team": "ml"}, owner=("Job", "run-a"))
+    t = _build(con)
+    assert t["totals"]["node_cost"] == pytest.approx(0.572 + 1.18)
+    assert t["totals"]["idle_cost"] == pytest.approx(0.0)
+    assert t["node_pools"]["gpu-train"]["capacity_type"] == "mixed"
+    run = t["training_runs"]["run-a"]
+    assert run["pods"] == 2 and run["gpu_hours"] == pytest.approx(1.0)
+    assert run["cost"]["usage"] == pytest.approx(1.752)
+
+
+def test_pod_relabelled_mid_window_and_namespace_fallback(con: duckdb.DuckDBPyConnection) -> None:
+    r = RawBuilder(con, T0)
+    r.node("n1", cores=12, mem_gib=0, instance_type="t")  # 0.60 $/h
+    r.pod("a", "p1", node="n1", requests={"cpu": 12})
+    r.pod_labels("a", "p1", {"team": "x"}, node="n1", at=0, until=3)      # 3 intervals -> 0.15
+    r.pod_labels("a", "p1", {"team": "y"}, node="n1", at=3)               # 9 intervals -> 0.45
+    r.namespace("a", {"team": "ns-team", "project": "p"})
+    t = _build(con)
+    assert t["cost"]["usage"]["team"] == pytest.approx({"x": 0.15, "y": 0.45, "__idle__": 0.0})
+    assert t["cost"]["usage"]["project"] == pytest.approx({"p": 0.60, "__idle__": 0.0})  # namespace label
+
+
+def test_egress_and_storage(con: duckdb.DuckDBPyConnection) -> None:
+    r = RawBuilder(con, T0)
+    r.node("n1", cores=1, mem_gib=0, instance_type="t")  # 0.05 $/h
+    r.pod("a", "p1", node="n1", requests={"cpu": 1}, labels={"team": "x", "model": "m"})
+    r.egress("a", "p1", 10 * GiB)  # 120 GiB x (0.7 x 0 + 0.2 x 0.02 + 0.1 x 0.09 = 0.013) = 1.56
+    r.bucket("ckpt", 730, tags={"team": "x"}, noncurrent_gib=73, stale_gib=100)  # 803 GiB x 0.0146 / 730 = 0.016060
+    r.bucket("untagged", 73)  # 73 x 0.0146 / 730 = 0.00146
+    t = _build(con)
+    assert t["egress"]["cost"] == pytest.approx(1.56)
+    assert t["totals"]["storage_cost"] == pytest.approx(0.01606 + 0.00146)
+    assert t["storage"]["noncurrent_bytes"] == 73 * GiB and t["storage"]["stale_checkpoint_bytes"] == 100 * GiB
+    assert t["cost"]["usage"]["team"] == pytest.approx({"x": 0.05 + 1.56 + 0.01606, "__unallocated__": 0.00146, "__idle__": 0.0})
+    assert t["cost"]["allocation"]["model"] == pytest.approx({"m": 0.05 + 1.56, "__unallocated__": 0.01752})
+    assert t["totals"]["total_cost"] == pytest.approx(0.05 + 1.56 + 0.01752)
+
+
+def test_unit_economics_prefill_decode_and_weight(con: duckdb.DuckDBPyConnection) -> None:
+    r = RawBuilder(con, T0)
+    r.node("n1", cores=0, mem_gib=0, gpus=1, instance_type="t")  # 2.00 $/h
+    r.pod("inf", "v1", node="n1", requests={"nvidia_com_gpu": 1}, labels={"model": "llama", "team": "s"})
+    # 12 intervals x (10 requests, 1000 in, 500 out, 200 cached), prefill 1 s / decode 3 s
+    r.inference("inf", "v1", model="meta/llama", prefill=1.0, decode=3.0, cached_tokens=200)
+    t = _build(con)
+    m = t["models"]["llama"]
+    assert (m["requests"], m["input_tokens"], m["output_tokens"]) == (120, 12000, 6000)
+    assert m["cost_per_inference"]["usage"] == pytest.approx(2.0 / 120, abs=1e-6)
+    assert m["cost_per_1k_tokens"]["allocation"] == pytest.approx(2.0 / 18000 * 1000, abs=1e-6)
+    assert m["cost_per_1k_input_tokens"]["usage"] == pytest.approx(2.0 * 0.25 / 12000 * 1000, abs=1e-6)
+    assert m["cost_per_1k_output_tokens"]["usage"] == pytest.approx(2.0 * 0.75 / 6000 * 1000, abs=1e-6)
+    assert m["cost_per_1k_cached_input_tokens"]["usage"] == pytest.approx(2.0 * 0.25 / 9600 * 1000, abs=1e-6)
+    assert m["served_name"] == "meta/llama"
+
+
+def test_unit_economics_weight_fallback(con: duckdb.DuckDBPyConnection) -> None:
+    r = RawBuilder(con, T0)
+    r.node("n1", cores=0, mem_gib=0, gpus=1, instance_type="t")
+    r.pod("inf", "t1", node="n1", requests={"nvidia_com_gpu": 1}, labels={"model": "mistral"})
+    r.inference("inf", "t1", server="tgi", model="")  # no prefill/decode -> weight 4
+    t = _build(con)
+    share = 12000 / (12000 + 4 * 6000)
+    assert t["models"]["mistral"]["cost_per_1k_input_tokens"]["usage"] == pytest.approx(2.0 * share / 12000 * 1000, abs=1e-6)
+
+
+def test_missing_price_warns_and_bad_capacity_type_fails(con: duckdb.DuckDBPyConnection) -> None:
+    r = RawBuilder(con, T0)
+    r.node("mystery", cores=2, mem_gib=4, instance_type="unknown-type")
+    res = allocate.build(con, book=_book())
+    assert res.defaulted_nodes == ["mystery"] and "mystery" in res.warnings[0]
+    # defaults: 2 x 0.031611 + 4 x 0.004237 = 0.080170 $/h
+    assert report.truth_report(con, res.start, res.end)["totals"]["node_cost"] == pytest.approx(0.08017)
+    r.node("weird", cores=1, mem_gib=1, capacity_type="lunar")
+    with pytest.raises(PriceError, match="weird.*lunar"):
+        allocate.build(con, book=_book())
+
+
+def test_ksm_metadata_and_sanitised_label_keys(con: duckdb.DuckDBPyConnection) -> None:
+    r = RawBuilder(con, T0)
+    r.node("n1", cores=1, mem_gib=0, instance_type="t")
+    r.pod("a", "p1", node="n1", requests={"cpu": 1})
+    # kube-state-metrics spelling of `cost-center`; an api row wins over a ksm row
+    r.pod_labels("a", "p1", {"cost_center": "cc-1", "team": "ksm"}, source="ksm")
+    r.pod_labels("a", "p1", {"cost-center": "cc-1", "team": "api"}, source="api")
+    res = allocate.build(con, book=_book())
+    rows = report.cost_table(con, res.start, res.end, ["team", "cost_center"], "usage")
+    assert [(x["team"], x["cost_center"]) for x in rows if x["team"] != "__idle__"] == [("api", "cc-1")]
