@@ -48,8 +48,15 @@ class PrometheusSettings(_Section):
     workers: int = Field(2, ge=1, le=32, description="Concurrent range-query shards.")
     gzip: bool = Field(False, description="Ask for gzip responses (helps on slow links; costs server CPU).")
     max_points_per_series: int = Field(11_000, ge=100, description="Split range queries to stay under this.")
+    window: str = Field("1d", description="Commit unit: each window's rows and watermark are written in one "
+                        "transaction (a failed window leaves nothing behind).")
+    initial_lookback: str = Field("1d", description="First incremental run (no watermark yet) starts this far back.")
+    shards_per_query: int = Field(2, ge=1, le=64, description="Time shards per query and window (on the step grid).")
+    model_labels: dict[str, str] = Field(default_factory=dict, description="Label carrying the served model per "
+                                         "inference server, e.g. {vllm = \"model_name\", otel = "
+                                         "\"gen_ai_response_model\"} (defaults per server).")
 
-    @field_validator("resolution", "overlap")
+    @field_validator("resolution", "overlap", "window", "initial_lookback")
     @classmethod
     def _duration(cls, v: str) -> str:
         parse_duration(v)

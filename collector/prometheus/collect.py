@@ -1,0 +1,185 @@
+"""Orchestration: windows -> (query × time shard) tasks on a small worker pool -> tables -> one transaction.
+
+Per commit window (``prometheus.window``, default 1 day) every query of the catalog is fetched, decoded and
+reduced to rows; only when **all** of them succeeded are the raw tables replaced for the window and the
+watermark moved, together, in one ``warehouse.transaction``. A window that still fails after retries and
+splitting leaves nothing behind, the run stops there, and the summary names what was not collected. The next
+window's queries are already in flight while the current one is written.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import duckdb
+import polars as pl
+
+from collector.prometheus import metadata, normalize
+from collector.prometheus.catalog import Query, catalog
+from collector.prometheus.client import PromClient, QueryFailed, QueryTooLarge, decode_matrix, gc_paused
+from collector.prometheus.shards import Shard, split_window, windows
+from collector.result import CollectResult
+from neocost import warehouse
+from neocost.errors import CollectError
+from neocost.settings import Settings, parse_duration
+from neocost.timeutil import floor_time, utcnow
+
+SOURCE = "prometheus"
+Progress = Callable[[dict[str, Any]], None]
+
+
+@dataclass
+class WindowData:
+    start: datetime
+    end: datetime
+    frames: dict[str, pl.DataFrame] = field(default_factory=dict)
+    samples: int = 0
+    splits: int = 0
+
+
+def plan(settings: Settings, con: duckdb.DuckDBPyConnection, start: datetime | None, end: datetime | None,
+         now: datetime | None = None) -> tuple[datetime, datetime]:
+    """The run's ``[start, end)`` on the resolution grid: explicit, else watermark - overlap .. now."""
+    p = settings.prometheus
+    step = parse_duration(p.resolution)
+    now = now or utcnow()
+    if end is None:
+        end = floor_time(now, step)
+    if start is None:
+        wm = warehouse.get_watermark(con, SOURCE)
+        start = (wm - timedelta(seconds=parse_duration(p.overlap)) if wm
+                 else end - timedelta(seconds=parse_duration(p.initial_lookback)))
+    return floor_time(start, step), floor_time(end, step)
+
+
+def fetch_shard(client: PromClient, query: Query, shard: Shard, resolution: str) -> tuple[pl.DataFrame, int, int]:
+    """Rows of one query over one shard; halves the shard while the server says it is too large.
+
+    Returns (rows, samples fetched, number of extra splits)."""
+    first, last = shard.eval_range(query.counter)
+    try:
+        body = client.fetch_range(query.promql(resolution), first / 1000, last / 1000, shard.step_ms / 1000,
+                                  name=query.name)
+    except QueryTooLarge:
+        if shard.points <= 1:
+            raise
+        a, b = shard.halves()
+        ra, na, sa = fetch_shard(client, query, a, resolution)
+        rb, nb, sb = fetch_shard(client, query, b, resolution)
+        return pl.concat([ra, rb], how="vertical_relaxed"), na + nb, sa + sb + 1
+    with gc_paused():
+        result = decode_matrix(body, query.name)
+        del body
+        frame = normalize.matrix_to_frame(result, query.labels, shard.step_ms)
+        del result
+    return normalize.to_rows(query, frame, shard), frame.height, 0
+
+
+class Collector:
+    """One run against one Prometheus; ``run`` collects ``[start, end)`` window by window."""
+
+    def __init__(self, settings: Settings, con: duckdb.DuckDBPyConnection, *, client: PromClient | None = None,
+                 progress: Progress | None = None) -> None:
+        self.settings = settings
+        self.con = con
+        self.client = client or PromClient(settings.prometheus)
+        self.progress = progress or (lambda event: None)
+        p = settings.prometheus
+        self.step = parse_duration(p.resolution)
+        self.use_ksm = not settings.kubernetes.enabled
+        self.queries = catalog(metadata=self.use_ksm, model_labels=p.model_labels)
+
+    def _submit(self, pool: ThreadPoolExecutor, ws: datetime, we: datetime
+                ) -> list[tuple[Query, Future[tuple[pl.DataFrame, int, int]]]]:
+        p = self.settings.prometheus
+        shards = split_window(ws, we, self.step, max_points=p.max_points_per_series, parts=p.shards_per_query)
+        return [(q, pool.submit(fetch_shard, self.client, q, s, p.resolution)) for q in self.queries for s in shards]
+
+    def _gather(self, ws: datetime, we: datetime, tasks: list[tuple[Query, Future[Any]]]) -> WindowData:
+        data = WindowData(ws, we)
+        parts: dict[str, list[pl.DataFrame]] = {}
+        for i, (q, fut) in enumerate(tasks):
+            rows, samples, splits = fut.result()
+            parts.setdefault(q.name, []).append(rows)
+            data.samples += samples
+            data.splits += splits
+            self.progress({"event": "query", "window": (ws, we), "done": i + 1, "total": len(tasks),
+                           "query": q.name, "samples": samples})
+        data.frames = {k: pl.concat(v, how="vertical_relaxed") if len(v) > 1 else v[0] for k, v in parts.items()}
+        return data
+
+    def tables(self, data: WindowData) -> dict[str, pl.DataFrame]:
+        f = data.frames
+        return {
+            "raw.container_requests": normalize.container_requests(f),
+            "raw.node_capacity": normalize.node_capacity(f),
+            "raw.gpu_usage": normalize.gpu_usage(f),
+            "raw.container_usage": normalize.container_usage(f, self.step),
+            "raw.pod_network": normalize.pod_network(f),
+            "raw.inference": normalize.inference(self.queries, f),
+            "raw.inference_latency": normalize.inference_latency(self.queries, f),
+        }
+
+    def write(self, data: WindowData) -> dict[str, int]:
+        tables = self.tables(data)
+        meta = metadata.build(data.frames, data.start, data.end, self.step, self.settings) if self.use_ksm else None
+        counts: dict[str, int] = {}
+        with warehouse.transaction(self.con):
+            for table, df in tables.items():
+                counts[table] = warehouse.replace_window(self.con, table, df.to_arrow(), start=data.start,
+                                                         end=data.end)
+            if meta is not None:
+                counts.update(metadata.write(self.con, meta, data.start, data.end))
+            warehouse.set_watermark(self.con, SOURCE, "", data.end)
+        return counts
+
+    def run(self, start: datetime, end: datetime) -> CollectResult:
+        t0 = time.perf_counter()
+        result = CollectResult(source=SOURCE, window_start=start, window_end=end)
+        wins = windows(start, end, parse_duration(self.settings.prometheus.window))
+        samples = 0
+        with ThreadPoolExecutor(max_workers=self.settings.prometheus.workers,
+                                thread_name_prefix="neocost-prom") as pool:
+            pending = self._submit(pool, *wins[0]) if wins else []
+            for k, (ws, we) in enumerate(wins):
+                try:
+                    data = self._gather(ws, we, pending)
+                except (QueryFailed, CollectError) as exc:
+                    for _, fut in pending:
+                        fut.cancel()
+                    result.status = "partial" if k else "failed"
+                    result.window_end = ws if k else None
+                    result.skipped.append(f"prometheus {ws:%Y-%m-%dT%H:%MZ}..{end:%Y-%m-%dT%H:%MZ}: {exc} "
+                                          "(nothing from it was stored; the watermark did not move)")
+                    break
+                pending = self._submit(pool, *wins[k + 1]) if k + 1 < len(wins) else []
+                counts = self.write(data)
+                samples += data.samples
+                for t, n in counts.items():
+                    result.tables[t] = result.tables.get(t, 0) + n
+                self.progress({"event": "window", "window": (ws, we), "rows": sum(counts.values()),
+                               "samples": data.samples, "index": k + 1, "windows": len(wins)})
+        result.seconds = time.perf_counter() - t0
+        result.samples = samples  # type: ignore[attr-defined]
+        return result
+
+
+def collect_prometheus(settings: Settings, con: duckdb.DuckDBPyConnection, *, start: datetime | None = None,
+                       end: datetime | None = None, progress: Progress | None = None,
+                       client: PromClient | None = None) -> CollectResult:
+    """Collect ``[start, end)`` (default: incremental from the watermark) into the raw tables."""
+    start, end = plan(settings, con, start, end)
+    if end <= start:
+        return CollectResult(source=SOURCE, window_start=start, window_end=end,
+                             skipped=[f"prometheus: nothing to collect ({start} >= {end})"])
+    collector = Collector(settings, con, client=client, progress=progress)
+    try:
+        return collector.run(start, end)
+    finally:
+        if client is None:
+            collector.client.close()

@@ -1,0 +1,221 @@
+"""Kubernetes metadata from kube-state-metrics series -> ``raw.k8s_{pod,namespace,node}`` history, source 'ksm'.
+
+Used when the Kubernetes API is not configured (as OpenCost does), so a user with only Prometheus still gets
+labels, owners, nodes and node facts. Per interval the state of each object (labels, node, owner, phase,
+node facts) is read; consecutive intervals with the same state form one version ``[valid_from, valid_to)``.
+
+Versions end where the object was last seen, or at the collected window's end: ksm rows never use
+``valid_to = NULL`` because presence is only known up to the watermark. Writing a window replaces the ksm
+history inside ``[W0, W1)`` (versions crossing the edges are cut there), inserts the window's versions, then
+merges adjacent identical versions, so re-collecting a window, or collecting it in halves, leaves the same
+rows as collecting it once.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from importlib import resources
+from typing import Any
+
+import duckdb
+import polars as pl
+import pyarrow as pa
+
+from collector.kubernetes.normalize import (CAPACITY_TYPE_LABELS, INSTANCE_TYPE_LABELS, NODE_POOL_LABELS,
+                                            REGION_LABELS, ZONE_LABELS, capacity_type)
+from neocost.labels import sanitize_label_key
+from neocost.settings import Settings
+from neocost.warehouse import ident
+
+SOURCE = "ksm"
+_RS_HASH = r"^(.+)-[a-z0-9]{5,10}$"
+_CRON_SUFFIX = r"^(.+)-\d{8,}$"
+TABLES = {  # table -> (entity keys, content columns)
+    "raw.k8s_pod": (("namespace", "pod"), ("uid", "node", "owner_kind", "owner_name", "controller_kind",
+                                          "controller_name", "phase", "labels")),
+    "raw.k8s_namespace": (("namespace",), ("labels",)),
+    "raw.k8s_node": (("node",), ("instance_type", "capacity_type", "node_pool", "region", "zone", "gpu_product",
+                                 "gpu_count", "gpu_replicas", "mig_strategy", "cpu_cores", "memory_bytes",
+                                 "labels")),
+}
+
+
+def _label_maps(df: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
+    """(ts, *keys, labels_json): the ``label_*`` columns as one sorted JSON object per row."""
+    label_cols = sorted(c for c in df.columns if c.startswith("label_"))
+    if df.is_empty():
+        return pl.DataFrame(schema={"ts": pl.Int64, **{k: pl.Utf8 for k in keys}, "labels": pl.Utf8})
+    uniq = df.select(label_cols).unique() if label_cols else pl.DataFrame({"_": [0]})
+    jsons = [json.dumps({c[6:]: v for c, v in zip(label_cols, row) if v}, sort_keys=True)
+             for row in uniq.select(label_cols).iter_rows()] if label_cols else ["{}"]
+    lut = uniq.with_columns(labels=pl.Series(jsons, dtype=pl.Utf8))
+    joined = df.join(lut, on=label_cols, how="left", nulls_equal=True) if label_cols else df.with_columns(
+        labels=pl.lit("{}"))
+    # two label sets inside one interval (a relabel): keep one deterministically
+    return joined.group_by(["ts", *keys]).agg(pl.col("labels").max())
+
+
+def _get(frames: dict[str, pl.DataFrame], name: str, cols: list[str]) -> pl.DataFrame:
+    df = frames.get(name)
+    if df is None:
+        return pl.DataFrame(schema={"ts": pl.Int64, **{c: pl.Utf8 for c in cols}, "v": pl.Float64})
+    return df
+
+
+def pod_states(frames: dict[str, pl.DataFrame]) -> pl.DataFrame:
+    key = ["ts", "namespace", "pod"]
+    info = (_get(frames, "ksm_pod_info", ["namespace", "pod", "uid", "node"]).filter(pl.col("pod") != "")
+            .group_by(key).agg(pl.col("uid").max(), pl.col("node").max()))
+    owner = (_get(frames, "ksm_pod_owner", ["namespace", "pod", "owner_kind", "owner_name", "owner_is_controller"])
+             .sort("owner_is_controller", descending=True).group_by(key)
+             .agg(pl.col("owner_kind").first(), pl.col("owner_name").first()))
+    rs = (_get(frames, "ksm_rs_owner", ["namespace", "replicaset", "owner_kind", "owner_name"])
+          .filter(pl.col("owner_kind").is_in(["", "<none>"]).not_()).sort("ts").group_by(["namespace", "replicaset"])
+          .agg(pl.col("owner_kind").last().alias("rs_kind"), pl.col("owner_name").last().alias("rs_name")))
+    job = (_get(frames, "ksm_job_owner", ["namespace", "job_name", "owner_kind", "owner_name"])
+           .filter(pl.col("owner_kind").is_in(["", "<none>"]).not_()).sort("ts").group_by(["namespace", "job_name"])
+           .agg(pl.col("owner_kind").last().alias("job_kind"), pl.col("owner_name").last().alias("job_owner")))
+    phase = (_get(frames, "ksm_pod_phase", ["namespace", "pod", "phase"]).group_by(key)
+             .agg(pl.col("phase").max()))
+    labels = _label_maps(_get(frames, "ksm_pod_labels", ["namespace", "pod"]), ["namespace", "pod"])
+    out = (info.join(owner, on=key, how="left").join(phase, on=key, how="left")
+           .join(labels, on=key, how="left")
+           .join(rs, left_on=["namespace", "owner_name"], right_on=["namespace", "replicaset"], how="left")
+           .join(job, left_on=["namespace", "owner_name"], right_on=["namespace", "job_name"], how="left"))
+    ok, on = pl.col("owner_kind").fill_null(""), pl.col("owner_name").fill_null("")
+    ctrl_kind = (pl.when((ok == "ReplicaSet") & pl.col("rs_kind").is_not_null()).then(pl.col("rs_kind"))
+                 .when((ok == "ReplicaSet") & on.str.contains(_RS_HASH)).then(pl.lit("Deployment"))
+                 .when((ok == "Job") & pl.col("job_kind").is_not_null()).then(pl.col("job_kind"))
+                 .when((ok == "Job") & on.str.contains(_CRON_SUFFIX)).then(pl.lit("CronJob"))
+                 .otherwise(ok))
+    ctrl_name = (pl.when((ok == "ReplicaSet") & pl.col("rs_kind").is_not_null()).then(pl.col("rs_name"))
+                 .when((ok == "ReplicaSet") & on.str.contains(_RS_HASH)).then(on.str.extract(_RS_HASH, 1))
+                 .when((ok == "Job") & pl.col("job_kind").is_not_null()).then(pl.col("job_owner"))
+                 .when((ok == "Job") & on.str.contains(_CRON_SUFFIX)).then(on.str.extract(_CRON_SUFFIX, 1))
+                 .otherwise(on))
+    return out.select(*key, "uid", "node", owner_kind=ok, owner_name=on, controller_kind=ctrl_kind,
+                      controller_name=ctrl_name, phase=pl.col("phase"),
+                      labels=pl.col("labels").fill_null("{}"))
+
+
+def namespace_states(frames: dict[str, pl.DataFrame]) -> pl.DataFrame:
+    return _label_maps(_get(frames, "ksm_namespace_labels", ["namespace"]).filter(pl.col("namespace") != ""),
+                       ["namespace"])
+
+
+def _node_facts(labels_json: str, cap: dict[str, float], settings: Settings) -> dict[str, Any]:
+    lab: dict[str, str] = json.loads(labels_json)
+
+    def first(keys: tuple[str | None, ...]) -> str | None:
+        for k in keys:
+            if k and lab.get(sanitize_label_key(k)):
+                return lab[sanitize_label_key(k)]
+        return None
+
+    real = {k: lab[sanitize_label_key(k)] for k in CAPACITY_TYPE_LABELS if lab.get(sanitize_label_key(k))}
+    extra = settings.kubernetes.capacity_type_label
+    if extra and lab.get(sanitize_label_key(extra)):
+        real[extra] = lab[sanitize_label_key(extra)]
+    gpu_count = _int(first(("nvidia.com/gpu.count",)))
+    replicas = _int(first(("nvidia.com/gpu.replicas",)))
+    if gpu_count is None and cap.get("nvidia_com_gpu"):
+        gpu_count = int(cap["nvidia_com_gpu"] // (replicas or 1))
+    product = first(("nvidia.com/gpu.product",))
+    mig = first(("nvidia.com/mig.strategy",)) or ("none" if product else None)
+    return {"instance_type": first(INSTANCE_TYPE_LABELS), "capacity_type": capacity_type(real, extra),
+            "node_pool": first((settings.kubernetes.node_pool_label, *NODE_POOL_LABELS)),
+            "region": first(REGION_LABELS), "zone": first(ZONE_LABELS), "gpu_product": product,
+            "gpu_count": gpu_count, "gpu_replicas": replicas or (1 if gpu_count else None), "mig_strategy": mig,
+            "cpu_cores": cap.get("cpu"), "memory_bytes": cap.get("memory")}
+
+
+def _int(v: str | None) -> int | None:
+    try:
+        return int(v) if v else None
+    except ValueError:
+        return None
+
+
+def node_states(frames: dict[str, pl.DataFrame], settings: Settings) -> pl.DataFrame:
+    labels = _label_maps(_get(frames, "ksm_node_labels", ["node"]).filter(pl.col("node") != ""), ["node"])
+    cap = (_get(frames, "node_capacity", ["node", "resource"])
+           .filter(pl.col("resource").is_in(["cpu", "memory", "nvidia_com_gpu"]))
+           .group_by(["ts", "node"]).agg(pl.struct("resource", "v").alias("cap")))
+    base = labels.join(cap, on=["ts", "node"], how="left")
+    facts = {}
+    rows = []
+    for ts, node, lj, c in base.iter_rows():
+        capd = {x["resource"]: x["v"] for x in (c or [])}
+        k = (lj, tuple(sorted(capd.items())))
+        if k not in facts:
+            facts[k] = _node_facts(lj, capd, settings)
+        rows.append({"ts": ts, "node": node, "labels": lj, **facts[k]})
+    schema = {"ts": pl.Int64, "node": pl.Utf8, "labels": pl.Utf8, "instance_type": pl.Utf8,
+              "capacity_type": pl.Utf8, "node_pool": pl.Utf8, "region": pl.Utf8, "zone": pl.Utf8,
+              "gpu_product": pl.Utf8, "gpu_count": pl.Int32, "gpu_replicas": pl.Int32, "mig_strategy": pl.Utf8,
+              "cpu_cores": pl.Float64, "memory_bytes": pl.Float64}
+    return pl.DataFrame(rows, schema=schema)
+
+
+def versions(states: pl.DataFrame, keys: tuple[str, ...], content: tuple[str, ...], step_ms: int) -> pl.DataFrame:
+    """Collapse per-interval states into versions ``[valid_from, valid_to)`` (ms)."""
+    if states.is_empty():
+        return states.with_columns(valid_from=pl.col("ts"), valid_to=pl.col("ts")).drop("ts")
+    s = states.sort([*keys, "ts"])
+    same_key = pl.all_horizontal([pl.col(k) == pl.col(k).shift(1) for k in keys])
+    same = pl.all_horizontal([pl.col(c).eq_missing(pl.col(c).shift(1)) for c in content])
+    contiguous = pl.col("ts") == pl.col("ts").shift(1) + step_ms
+    new = (same_key & same & contiguous).fill_null(False).not_()
+    s = s.with_columns(_grp=new.cum_sum())
+    return (s.group_by("_grp", maintain_order=True)
+            .agg(*[pl.col(k).first() for k in keys], *[pl.col(c).first() for c in content],
+                 valid_from=pl.col("ts").min(), valid_to=pl.col("ts").max() + step_ms).drop("_grp"))
+
+
+def build(frames: dict[str, pl.DataFrame], start: datetime, end: datetime, step_s: int, settings: Settings
+          ) -> dict[str, pa.Table]:
+    """The window's ksm versions per table, as Arrow tables ready to insert (labels as MAP)."""
+    step_ms = step_s * 1000
+    states = {"raw.k8s_pod": pod_states(frames), "raw.k8s_namespace": namespace_states(frames),
+              "raw.k8s_node": node_states(frames, settings)}
+    out = {}
+    for table, df in states.items():
+        keys, content = TABLES[table]
+        v = versions(df, keys, content, step_ms)
+        out[table] = _arrow(v)
+    return out
+
+
+def _arrow(df: pl.DataFrame) -> pa.Table:
+    maps = [sorted(json.loads(x).items()) for x in df["labels"].to_list()]
+    df = df.with_columns(pl.from_epoch("valid_from", time_unit="ms").cast(pl.Datetime("us")),
+                         pl.from_epoch("valid_to", time_unit="ms").cast(pl.Datetime("us"))).drop("labels")
+    t = df.to_arrow()
+    return t.append_column("labels", pa.array(maps, type=pa.map_(pa.string(), pa.string())))
+
+
+def _sql(name: str) -> str:
+    return (resources.files("collector.prometheus") / "sql" / name).read_text()
+
+
+def write(con: duckdb.DuckDBPyConnection, tables: dict[str, pa.Table], start: datetime, end: datetime
+          ) -> dict[str, int]:
+    """Replace the ksm history inside ``[start, end)`` with the window's versions (call in a transaction)."""
+    counts = {}
+    for table, rows in tables.items():
+        keys, content = TABLES[table]
+        fmt = {"table": ident(table), "keys": ", ".join(ident(k) for k in keys),
+               "content": ", ".join(ident(c) for c in content),
+               "first_content": ", ".join(f"first({ident(c)}) AS {ident(c)}" for c in content),
+               "same": " AND ".join(f"p_{ident(c)} IS NOT DISTINCT FROM {ident(c)}" for c in content),
+               "lags": ", ".join(f"lag({ident(c)}) OVER w AS p_{ident(c)}" for c in content)}
+        params = {"source": SOURCE, "w0": start, "w1": end}
+        sql = "\n".join(line for line in _sql("ksm_history.sql").splitlines() if not line.startswith("--"))
+        con.register("_ksm_incoming", rows)
+        for stmt in sql.format(**fmt).split(";"):
+            if stmt.strip():
+                con.execute(stmt, {k: v for k, v in params.items() if f"${k}" in stmt})
+        con.unregister("_ksm_incoming")
+        counts[table] = rows.num_rows
+    return counts
