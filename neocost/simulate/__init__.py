@@ -53,7 +53,7 @@ def simulate(out: Path, *, days: int = 7, seed: int = 1, scale: str = "small", e
         raise ValueError(f"scale {scale!r} is not one of {', '.join(SCALES)}")
     if days < 1:
         raise ValueError("days must be at least 1")
-    end = floor_time(end or utcnow(), 86400) if end is None else end
+    end = end if end is not None else floor_time(utcnow(), 86400)
     if to_unix(end) % 300:
         raise ValueError(f"end {end} must be on the 5-minute grid (e.g. on the hour)")
     start = end - timedelta(days=days)

@@ -152,18 +152,18 @@ def cadvisor_families(cl: Cluster) -> Iterator[Family]:
         base = {"namespace": p.namespace, "pod": p.name}
         for c in p.containers:
             cid = _cid(p.uid, c.name)
-            lab = {"container": c.name, "id": f"{pod_slice(p)}/cri-containerd-{cid}.scope", "image": c.image,
-                   "name": cid} | base | sc
+            lab = {"container": c.name, "id": f"{pod_slice(p)}/cri-containerd-{cid}.scope", "image": c.image} \
+                | base | sc
             cpu.add("container_cpu_usage_seconds_total", lab, p.start, c.cpu_usage * STEP, counter=True)
             mem.add("container_memory_working_set_bytes", lab, p.start, c.mem_usage)
-        plab = {"container": "", "id": pod_slice(p), "image": "", "name": ""} | base | sc
+        plab = {"container": "", "id": pod_slice(p)} | base | sc
         cpu.add("container_cpu_usage_seconds_total", plab, p.start,
                 sum(c.cpu_usage for c in p.containers) * STEP + 0.3, counter=True)
         mem.add("container_memory_working_set_bytes", plab, p.start,
                 sum(c.mem_usage for c in p.containers) + 2 * 2**20)
         sandbox = _cid(p.uid, "sandbox")
-        nlab = {"container": "", "id": f"{pod_slice(p)}/cri-containerd-{sandbox}.scope", "image": "",
-                "interface": "eth0", "name": sandbox} | base | sc
+        nlab = {"container": "", "id": f"{pod_slice(p)}/cri-containerd-{sandbox}.scope", "interface": "eth0"} \
+            | base | sc
         tx.add("container_network_transmit_bytes_total", nlab, p.start, p.tx, counter=True, integer=True)
         rx.add("container_network_receive_bytes_total", nlab, p.start, p.rx, counter=True, integer=True)
     yield from (cpu, mem, tx, rx)
@@ -183,8 +183,7 @@ def dcgm_families(cl: Cluster) -> Iterator[Family]:
         exporter = next((p for p in cl.pods if p.name == nd.dcgm_pod), None)
         scrape = {"job": "nvidia-dcgm-exporter", "instance": f"{exporter.ip if exporter else nd.ip}:9400"}
         if nd.dcgm_pod_labels == "exported":
-            scrape |= {"namespace": "kube-system", "pod": nd.dcgm_pod, "container": "nvidia-dcgm-exporter",
-                       "service": "nvidia-dcgm-exporter", "endpoint": "gpu-metrics"}
+            scrape |= {"namespace": "kube-system", "pod": nd.dcgm_pod, "container": "nvidia-dcgm-exporter"}
         l40s = "L40S" in nd.gpu_product
         fb_total = 46068 if l40s else 81559
         for dev in nd.devices:

@@ -206,7 +206,8 @@ def build_truth(cluster: Cluster, buckets: list[dict], meta: dict, drift: dict) 
         "cost": cost,
         "models": models_truth(cluster, L, cost),
         "training_runs": training_truth(cluster, L),
-        "storage": {k: v for k, v in storage.items()},
+        "storage": storage | {"by_bucket": {k: {x: y for x, y in v.items() if x != "tags"}
+                                            for k, v in storage["by_bucket"].items()}},
         "egress": {"tx_bytes": egress_bytes, "cost": _r(egress_cost)},
         "drift": drift,
     }

@@ -92,11 +92,11 @@ def _unit(b: Builder, u: int) -> None:
          statefulset=True)
 
     # inference
-    _serve(b, "llama-3-8b", sfx, 2, h100, ("nvidia_com_gpu", 1), 4, 32, reset=(u == 0))
-    _serve(b, "llama-3-70b", sfx, 1, h100, ("nvidia_com_gpu", 4), 16, 160)
+    _serve(b, "llama-3-8b", sfx, 3, h100, ("nvidia_com_gpu", 1), 4, 32, reset=(u == 0))
+    _serve(b, "llama-3-70b", sfx, 1, mig, ("nvidia_com_gpu", 4), 16, 160)
     _serve(b, "phi-3-mini", sfx, 1, mig, ("nvidia_com_mig_1g_10gb", 1), 2, 16)
     _serve(b, "bge-large", sfx, 2, mig, ("nvidia_com_mig_1g_10gb", 1), 2, 8)
-    _serve(b, "qwen-coder-7b", sfx, 1, l40s, ("nvidia_com_gpu", 1), 4, 24)
+    _serve(b, "qwen-coder-7b", sfx, 2, l40s, ("nvidia_com_gpu", 1), 4, 24)
 
     # training Job on spot nodes: one pod dies with its node, a replacement restarts from a checkpoint
     job = f"llm-pretrain-7b{sfx}"
