@@ -272,3 +272,33 @@ def test_pricebook_covers_every_node_type(sim1: Path) -> None:
         ct = lab.get("karpenter.sh/capacity-type") or {"ON_DEMAND": "on-demand", "SPOT": "spot"}[
             lab["eks.amazonaws.com/capacityType"]]
         assert (lab["node.kubernetes.io/instance-type"], ct) in rows
+
+
+def test_embedding_distribution() -> None:
+    from neocost.simulate.embeddings import MODELS, sample_window
+
+    assert {m.name: m.drifts for m in MODELS} == {"llama-3-8b": True, "bge-large": False}
+    x = sample_window("llama-3-8b", 2000, drifted=False, seed=5)
+    assert x.shape == (2000, 384) and x.dtype == np.float32
+    assert np.allclose(np.linalg.norm(x, axis=1), 1.0, atol=1e-5)
+    mean = x.mean(axis=0)
+    pairwise = (2000**2 * float(mean @ mean) - 2000) / (2000 * 1999)
+    assert 0.3 < pairwise < 0.5  # anisotropic like sentence embeddings
+
+
+def test_embedding_files_drift_after_onset(sim1: Path, truth1: dict) -> None:
+    onset = truth1["drift"]["models"]["llama-3-8b"]["onset"]
+    assert onset == "2026-11-19T12:00:00Z" and truth1["drift"]["models"]["bge-large"]["onset"] is None
+    shifts = {}
+    for model in ("llama-3-8b", "bge-large"):
+        table = pq.read_table(sim1 / "embeddings" / model / "2026-11-19.parquet")
+        assert str(table.schema.field("embedding").type) == "fixed_size_list<element: float>[384]"
+        assert table.column("model").to_pylist()[0] == model
+        hours = table.column("ts").to_numpy().astype("datetime64[h]").astype(np.int64) % 24
+        emb = np.stack(table.column("embedding").to_numpy(zero_copy_only=False))
+        ref, before, after = (emb[(hours >= a) & (hours < a + 6)].mean(axis=0) for a in (0, 6, 12))
+        shifts[model] = (np.linalg.norm(before - ref), np.linalg.norm(after - ref))
+    null, drifted = shifts["llama-3-8b"]
+    assert drifted > 3 * null
+    null, later = shifts["bge-large"]
+    assert later < 2 * null + 0.01
