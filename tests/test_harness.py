@@ -6,6 +6,7 @@ import functools
 import json
 import math
 import socket
+import sys
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -276,3 +277,36 @@ def test_alertmanager_delivers_to_webhook(alertmanager: Any) -> None:
     [alert] = got.body["alerts"]
     assert alert["labels"]["alertname"] == "NeocostHarnessTest"
     assert alert["annotations"]["summary"] == "harness test"
+
+
+# --- benchmarks runner ---------------------------------------------------------------------------------------
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_bench_runner_runs_all_and_reports_failures(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.syspath_prepend(str(REPO))  # `python -m bench` runs from the repository root
+    from bench.__main__ import discover, main
+
+    (tmp_path / "bench_ok.py").write_text('"""Counts to three."""\nRAN = []\ndef main():\n    RAN.append(3)\n')
+    (tmp_path / "bench_bad.py").write_text('"""Always breaks."""\ndef main():\n    raise ValueError("boom")\n')
+    (tmp_path / "helper.py").write_text("def main():\n    raise AssertionError('not a benchmark')\n")
+    assert discover(tmp_path) == ["bench_bad", "bench_ok"]
+    assert main(["--list"], folder=tmp_path) == 0
+    assert "bench_ok                 Counts to three." in capsys.readouterr().out
+    assert main([], folder=tmp_path) == 1  # one failed, the other still ran
+    out = capsys.readouterr().out
+    assert "FAILED" in out and "ValueError: boom" in out
+    assert sys.modules["bench.bench_ok"].RAN == [3]
+    assert main(["ok"], folder=tmp_path) == 0
+    assert main(["nope"], folder=tmp_path) == 2
+
+
+def test_bench_readme_lists_every_benchmark(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.syspath_prepend(str(REPO))
+    from bench.__main__ import HERE, discover
+
+    readme = (HERE / "README.md").read_text()
+    for name in discover():
+        assert f"`{name}.py`" in readme, f"bench/README.md does not describe {name}.py"
