@@ -30,13 +30,23 @@ def _value_expr(dim: str) -> str:
 
 def cost_by_dim(con: duckdb.DuckDBPyConnection, start: datetime, end: datetime, dim: str, basis: str
                 ) -> dict[str, float]:
-    col = {"usage": "usage_cost", "allocation": "allocation_cost"}[basis]
-    rows = con.execute(f"SELECT {_value_expr(dim)} AS v, sum({col}) FROM mart.cost_hourly "
-                       "WHERE hour >= ? AND hour < ? GROUP BY 1 ORDER BY 1", [start, end]).fetchall()
-    out = {v: float(c) for v, c in rows}
-    if basis == "allocation":
-        out = {k: v for k, v in out.items() if k not in (IDLE, SHARED) or abs(v) > 1e-9}
-    return out
+    if basis == "usage":
+        rows = con.execute(f"SELECT {_value_expr(dim)} AS v, sum(usage_cost) FROM mart.cost_hourly "
+                           "WHERE hour >= ? AND hour < ? GROUP BY 1 ORDER BY 1", [start, end]).fetchall()
+        return {v: float(c) for v, c in rows}
+    _value_expr(dim)  # validates dim
+    # allocation: shared-namespace rows keep their own key (0 once spread); what was not spread is __shared__
+    rows = con.execute(f"""
+        SELECT CASE WHEN kind = 'idle' THEN '{IDLE}' ELSE {dim} END AS v,
+               sum(CASE WHEN is_shared THEN 0 ELSE allocation_cost END)
+        FROM mart.cost_hourly WHERE hour >= ? AND hour < ? GROUP BY 1
+        UNION ALL
+        SELECT '{SHARED}', sum(allocation_cost) FROM mart.cost_hourly
+        WHERE hour >= ? AND hour < ? AND is_shared""", [start, end, start, end]).fetchall()
+    out: dict[str, float] = {}
+    for v, c in rows:
+        out[v] = out.get(v, 0.0) + float(c or 0.0)
+    return {k: v for k, v in sorted(out.items()) if k not in (IDLE, SHARED) or abs(v) > 1e-9}
 
 
 def cost_table(con: duckdb.DuckDBPyConnection, start: datetime, end: datetime, by: list[str], basis: str
@@ -144,17 +154,27 @@ def training_runs(con: duckdb.DuckDBPyConnection, start: datetime, end: datetime
             SELECT namespace, pod FROM mart.cost_hourly
             WHERE hour >= ? AND hour < ? AND job <> '' AND kind = 'container'
             GROUP BY 1, 2 HAVING sum(gpu_hours) > 0),
-        phase AS (
-            SELECT namespace, pod, phase FROM raw.k8s_pod
-            QUALIFY row_number() OVER (PARTITION BY namespace, pod ORDER BY (source = 'api') DESC, valid_from DESC) = 1),
+        life AS (
+            SELECT namespace, pod, min(valid_from) AS born, max(coalesce(valid_to, 'infinity'::TIMESTAMP)) AS gone,
+                   arg_max(phase, valid_from) AS phase
+            FROM raw.k8s_pod GROUP BY 1, 2),
         c AS (
             SELECT c.job, c.namespace, c.pod, arg_min(c.team, c.hour) AS team, sum(c.gpu_hours) AS gh,
                    sum(c.usage_cost) AS usage, sum(c.allocation_cost) AS allocation
             FROM mart.cost_hourly c JOIN gpu_pods USING (namespace, pod)
-            WHERE c.hour >= ? AND c.hour < ? AND c.job <> '' GROUP BY 1, 2, 3)
-        SELECT job, arg_min(team, pod), count(*), count(*) FILTER (WHERE phase.phase = 'Failed'), sum(gh),
-               sum(usage), sum(allocation)
-        FROM c LEFT JOIN phase USING (namespace, pod) GROUP BY 1 ORDER BY 1""",
+            WHERE c.hour >= ? AND c.hour < ? AND c.job <> '' GROUP BY 1, 2, 3),
+        -- a restart: a pod that failed, or that stopped early and was replaced by a later pod of the same
+        -- run (kube-state-metrics loses a spot-interrupted pod before it reports Failed)
+        j AS (SELECT c.*, l.born, l.gone, l.phase FROM c LEFT JOIN life l USING (namespace, pod)),
+        r AS (
+            SELECT j.job, j.pod, bool_or(j2.pod IS NOT NULL) AS replaced FROM j
+            LEFT JOIN j j2 ON j2.job = j.job AND j2.pod <> j.pod AND j2.born >= j.gone - INTERVAL 30 MINUTE
+                          AND j2.born > j.born
+            GROUP BY 1, 2)
+        SELECT job, arg_min(team, born), count(*),
+               count(*) FILTER (WHERE phase = 'Failed' OR (coalesce(phase, '') <> 'Succeeded' AND replaced)),
+               sum(gh), sum(usage), sum(allocation)
+        FROM j JOIN r USING (job, pod) GROUP BY 1 ORDER BY 1""",
                        [start, end, start, end]).fetchall()
     return {job: {"team": team, "pods": pods, "restarts": restarts, "gpu_hours": _r(gh),
                   "cost": {"usage": _r(u), "allocation": _r(a)}}
