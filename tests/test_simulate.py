@@ -26,10 +26,9 @@ LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
 
 
 @pytest.fixture(scope="session")
-def sim1(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("sim1")
-    simulate(out, days=1, seed=1, scale="small", end=END)
-    return out
+def sim1(sim_run_factory) -> Path:
+    """One simulated day (small, seed 1), shared through the harness cache."""
+    return sim_run_factory(seed=1, days=1, scale="small", end=END).dir
 
 
 @pytest.fixture(scope="session")
@@ -302,3 +301,14 @@ def test_embedding_files_drift_after_onset(sim1: Path, truth1: dict) -> None:
     assert drifted > 3 * null
     null, later = shifts["bge-large"]
     assert later < 2 * null + 0.01
+
+
+def test_cli_help_explains_itself() -> None:
+    from click.testing import CliRunner
+
+    from neocost.simulate.cli import simulate as cmd
+
+    res = CliRunner().invoke(cmd, ["--help"])
+    assert res.exit_code == 0 and "--scale" in res.output and "truth.json" in res.output
+    res = CliRunner().invoke(cmd, ["serve-k8s", "--help"])
+    assert res.exit_code == 0 and "410" in res.output and "--kubeconfig" in res.output

@@ -221,6 +221,8 @@ def _network(b: Builder, pod) -> None:
         rx = np.full(m, 5e6)
     else:
         rate = {"web": 4e5, "monitoring": 2e5, "vectordb": 1e6, "data": 8e6}.get(pod.namespace, 2e4)
+        if pod.controller_name == "batch-worker":
+            rate = 5e4
         tx = rate * 300 * (0.3 + 0.7 * lo)
         rx = tx * 0.6
     pod.tx = np.floor(np.asarray(tx, dtype=np.float64) * b.rng.lognormal(0, 0.05, m))
