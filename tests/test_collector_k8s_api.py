@@ -98,10 +98,10 @@ def test_recollecting_leaves_identical_tables(fast: Any, k8s_api: Any) -> None:
 def test_410_gone_mid_list_relists_from_the_start(k8s_api: Any, sim_small: Any) -> None:
     expired: list[str] = []
 
-    def progress(step: str, n: int) -> None:
-        if step == "kubernetes pods page 1" and not expired:
+    def progress(event: dict[str, Any]) -> None:
+        if event.get("kind") == "pods" and event.get("page") == 1 and not expired:
             k8s_api.server.expire_all_tokens()   # the continue token from page 1 is now stale
-            expired.append(step)
+            expired.append(event)
 
     con = warehouse.connect(":memory:")
     res = collect_kubernetes(_settings(k8s_api, page_size=5), con, progress=progress, now=NOW)

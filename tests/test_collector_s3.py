@@ -223,7 +223,9 @@ def test_listing_fallback_versions_and_stale(moto: services.MotoS3Server, s3: di
     con = warehouse.connect(":memory:")
     # Listing snapshots are taken "now"; a now 60 days ahead makes everything old enough to be stale.
     later = datetime.now().replace(microsecond=0) + timedelta(days=60)
-    res = collect_s3(settings, con, client=client, now=later)
+    events: list[dict[str, Any]] = []
+    res = collect_s3(settings, con, client=client, now=later, progress=events.append)
+    assert events[-1] == {"event": "list", "source": "s3", "bucket": bucket, "done": 5}  # 4 versions + 1 marker
     assert res.tables == {"raw.s3_snapshot": 1, "raw.s3_storage": 4, "raw.s3_bucket_tags": 0}
     rows = {(p, c, latest): (n, b, sn, sb) for p, c, latest, n, b, sn, sb in _storage(con)}
     assert rows[("models/", "STANDARD", True)] == (1, 40, 1, 40)

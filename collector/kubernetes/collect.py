@@ -18,8 +18,9 @@ from neocost.settings import Settings
 from neocost.timeutil import utcnow
 from neocost.warehouse import transaction
 
-Progress = Callable[[str, int], None]
-"""``progress(step, count)``: e.g. ``("kubernetes pods page 3", 1500)`` — step text and objects read so far."""
+Progress = Callable[[dict[str, Any]], None]
+"""``progress(event)`` with event dicts like the other collectors': ``{"event": "page", "source": "kubernetes",
+"kind": "pods", "page": 3, "done": 1500}`` after each list page, ``{"event": "done", ...}`` at the end."""
 
 ORDER = ("namespaces", "nodes", "pods")
 
@@ -40,7 +41,7 @@ def collect_kubernetes(settings: Settings, con: duckdb.DuckDBPyConnection, *, pr
 
     def on_page(kind: str, page: int, items: int) -> None:
         if progress is not None:
-            progress(f"kubernetes {kind} page {page}", items)
+            progress({"event": "page", "source": "kubernetes", "kind": kind, "page": page, "done": items})
 
     listings = {kind: list_all(client, kind, page_size=ks.page_size, fast=fast, on_page=on_page)
                 for kind in ORDER}
@@ -56,7 +57,7 @@ def collect_kubernetes(settings: Settings, con: duckdb.DuckDBPyConnection, *, pr
     if restarts:
         result.skipped.append(f"kubernetes: {restarts} list restart(s) after 410 Gone (expired continue token)")
     if progress is not None:
-        progress("kubernetes done", sum(len(r) for r in rows.values()))
+        progress({"event": "done", "source": "kubernetes", "done": sum(len(r) for r in rows.values())})
     if api_client is None:
         client.close()
     result.seconds = time.perf_counter() - started

@@ -10,6 +10,7 @@ import re
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from decimal import InvalidOperation
+from functools import lru_cache
 from typing import Any
 
 from kubernetes.utils import parse_quantity
@@ -51,6 +52,7 @@ def _labels(meta: Obj) -> dict[str, str]:
     return {k: str(v) for k, v in sorted((meta.get("labels") or {}).items())}
 
 
+@lru_cache(maxsize=8192)  # pods share few timestamps, quantities and resource names: cache the parsing
 def parse_time(text: str | None) -> datetime | None:
     """RFC 3339 from the API (``2026-11-18T00:00:00Z``) -> naive UTC."""
     if not text:
@@ -63,6 +65,11 @@ def quantity(value: Any) -> float | None:
     """A Kubernetes quantity (``500m``, ``16Gi``, ``1``) as a float in base units; None if unparsable."""
     if value is None:
         return None
+    return _quantity(str(value))
+
+
+@lru_cache(maxsize=8192)
+def _quantity(value: str) -> float | None:
     try:
         return float(parse_quantity(value))
     except (ValueError, InvalidOperation, TypeError):
@@ -136,6 +143,9 @@ def namespace_row(obj: Obj) -> dict[str, Any]:
             "created": parse_time(meta.get("creationTimestamp"))}
 
 
+_resource = lru_cache(maxsize=1024)(sanitize_label_key)
+
+
 def pod_requests(spec: Obj) -> dict[str, float]:
     """Effective pod requests per resource (kube-state-metrics spelling: cpu, memory, nvidia_com_gpu).
 
@@ -146,17 +156,17 @@ def pod_requests(spec: Obj) -> dict[str, float]:
         for res, q in ((c.get("resources") or {}).get("requests") or {}).items():
             v = quantity(q)
             if v is not None:
-                total[sanitize_label_key(res)] = total.get(sanitize_label_key(res), 0.0) + v
+                total[_resource(res)] = total.get(_resource(res), 0.0) + v
     for c in spec.get("initContainers") or []:
         for res, q in ((c.get("resources") or {}).get("requests") or {}).items():
             v = quantity(q)
             if v is not None:
-                key = sanitize_label_key(res)
+                key = _resource(res)
                 total[key] = max(total.get(key, 0.0), v)
     for res, q in (spec.get("overhead") or {}).items():
         v = quantity(q)
         if v is not None:
-            total[sanitize_label_key(res)] = total.get(sanitize_label_key(res), 0.0) + v
+            total[_resource(res)] = total.get(_resource(res), 0.0) + v
     return dict(sorted(total.items()))
 
 

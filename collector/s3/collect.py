@@ -29,8 +29,9 @@ from neocost.settings import S3Settings, Settings
 from neocost.timeutil import utcnow
 from neocost.warehouse import transaction
 
-Progress = Callable[[str, int], None]
-"""``progress(step, count)``, e.g. ``("s3 list ckpt-bucket", 12000)``."""
+Progress = Callable[[dict[str, Any]], None]
+"""``progress(event)``, e.g. ``{"event": "list", "source": "s3", "bucket": "ckpt", "done": 12000}`` after each
+listing page and ``{"event": "inventory", "source": "s3", "bucket": ..., "done": objects}`` per stored report."""
 
 
 def parse_s3_url(url: str) -> tuple[str, str]:
@@ -55,9 +56,9 @@ def collect_s3(settings: Settings, con: duckdb.DuckDBPyConnection, *, progress: 
     failures: list[str] = []
     covered: set[str] = set()
 
-    def note(step: str, n: int) -> None:
+    def note(event: str, bucket: str, n: int) -> None:
         if progress is not None:
-            progress(step, n)
+            progress({"event": event, "source": "s3", "bucket": bucket, "done": n})
 
     for dest in s3.inventory:
         dest_bucket, prefix = parse_s3_url(dest)
@@ -79,14 +80,14 @@ def collect_s3(settings: Settings, con: duckdb.DuckDBPyConnection, *, progress: 
             _store(con, result, m.source_bucket, m.created, rows, now, _tags(client, m.source_bucket, result),
                    method="inventory", config_id=m.config_id, manifest_key=f"s3://{dest_bucket}/{m.key}"
                    if not m.key.startswith("s3://") else m.key, file_format=m.file_format)
-            note(f"s3 inventory {m.source_bucket}", int(pc.sum(rows["objects"]).as_py() or 0))
+            note("inventory", m.source_bucket, int(pc.sum(rows["objects"]).as_py() or 0))
 
     for bucket in s3.buckets:
         if bucket in covered:
             continue  # the inventory already measured it
         versioned = listing.is_versioned(client, bucket)
         batches = listing.list_batches(client, bucket, versions=versioned,
-                                       on_page=lambda b, n: note(f"s3 list {b}", n))
+                                       on_page=lambda b, n: note("list", b, n))
         with reader.listed_objects(con, batches):
             rows = reader.aggregate(con, snapshot_at=now, depth=s3.prefix_depth,
                                     stale_after_days=s3.stale_after_days,

@@ -111,9 +111,10 @@ def aggregate(con: duckdb.DuckDBPyConnection, *, snapshot_at: datetime, depth: i
 
     ``where`` names the source in error messages; ``rename`` maps local temp paths back to S3 URIs there.
     """
-    patterns = [p.lower() for p in checkpoint_patterns] or ["\x00"]
-    params: dict[str, Any] = {"depth": depth, "patterns": patterns,
-                              "patterns_re": [re.escape(p) for p in patterns],
+    # RE2 has no lookahead: with no patterns, match a NUL, which never occurs in a key.
+    names = "|".join(re.escape(p.lower()) for p in checkpoint_patterns) or r"\x00"
+    params: dict[str, Any] = {"prefix_re": f"^((?:[^/]*/){{0,{int(depth)}}})",
+                              "checkpoint_re": f"(^|/)({names})([-_.]?[0-9]+)?/",
                               "cutoff": snapshot_at - timedelta(days=stale_after_days)}
     try:
         return con.sql(_AGGREGATE, params=params).to_arrow_table()
