@@ -233,3 +233,22 @@ def test_listing_fallback_versions_and_stale(moto: services.MotoS3Server, s3: di
     assert rows[("models/", "STANDARD_IA", True)] == (1, 7, 0, 0)
     assert rows[("", "STANDARD", False)] == (1, 3, 0, 0)
     assert con.execute("SELECT method, objects, bytes FROM raw.s3_snapshot").fetchall() == [("list", 4, 150)]
+
+
+@pytest.mark.integration
+def test_newest_report_over_configurations_and_deeper_prefix(s3: dict[str, Any]) -> None:
+    client = s3["client"]
+    upload(client, s3["dest"], delivery(s3["dest"], "inventory", s3["ckpt"], "weekly", SNAP1,
+                                        [[Obj("a/b/x", 10, OLD)]]))
+    upload(client, s3["dest"], delivery(s3["dest"], "inventory", s3["ckpt"], "daily", SNAP2,
+                                        [[Obj("a/b/x", 10, OLD), Obj("a/c/y", 5, OLD)]]))
+    found = inventory.find_manifests(client, s3["dest"], "inventory")
+    assert [k.split("/")[2:4] for k in found] == [["daily", SNAP2.strftime("%Y-%m-%dT%H-%MZ")],
+                                                   ["weekly", SNAP1.strftime("%Y-%m-%dT%H-%MZ")]]
+    # the destination may also name the source bucket's folder directly
+    assert inventory.find_manifests(client, s3["dest"], f"inventory/{s3['ckpt']}/") == found
+    con = warehouse.connect(":memory:")
+    res = collect_s3(settings_for(s3, prefix_depth=1), con, client=client, now=NOW)
+    assert con.execute("SELECT config_id, snapshot_at, objects, bytes FROM raw.s3_snapshot").fetchall() == [
+        ("daily", SNAP2, 2, 15)]
+    assert any("superseded" in s and "weekly" in s for s in res.skipped)
