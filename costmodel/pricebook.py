@@ -79,12 +79,17 @@ class PriceBook:
 
     # -- merging -------------------------------------------------------------------------------------------
     def merged(self, other: PriceBook) -> PriceBook:
-        """This book overridden by ``other`` row by row (same key)."""
+        """This book overridden by ``other`` row by row (same key; a CSV row without a capacity type
+        overrides the row of every capacity type)."""
+        any_nodes = {k[0] for k in other.nodes if k[1] == ANY}
+        any_gpus = {k[0] for k in other.gpus if k[1] == ANY}
+        nodes = {k: v for k, v in self.nodes.items() if k[0] not in any_nodes}
+        gpus = {k: v for k, v in self.gpus.items() if k[0] not in any_gpus}
         return PriceBook(
             name=other.name or self.name, currency=other.currency or self.currency,
             defaults=other.defaults if other.defaults != Defaults() or not self.sources else self.defaults,
-            nodes={**self.nodes, **other.nodes}, node_names={**self.node_names, **other.node_names},
-            gpus={**self.gpus, **other.gpus}, storage={**self.storage, **other.storage},
+            nodes={**nodes, **other.nodes}, node_names={**self.node_names, **other.node_names},
+            gpus={**gpus, **other.gpus}, storage={**self.storage, **other.storage},
             egress={**self.egress, **other.egress}, discounts={**self.discounts, **other.discounts},
             sources=self.sources + other.sources)
 

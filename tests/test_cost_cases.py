@@ -60,7 +60,7 @@ def test_one_node_two_pods_idle_and_shared_namespace(con: duckdb.DuckDBPyConnect
     assert t["cost"]["usage"]["team"] == pytest.approx({"x": 2.14, "__shared__": 0.095, "__idle__": 0.485})
     # allocation: idle spread by resource (CPU 0.10:0.075, RAM 0.04:0.02), then shared goes to the tenant;
     # one tenant -> it carries the whole node cost
-    assert t["cost"]["allocation"]["team"] == pytest.approx({"x": 2.72})
+    assert t["cost"]["allocation"]["team"] == pytest.approx({"x": 2.72, "__unallocated__": 0.0})
     assert t["cost"]["usage"]["namespace"]["a"] == pytest.approx(2.14)
 
 
@@ -73,15 +73,16 @@ def test_two_tenants_weighted_even_none(con: duckdb.DuckDBPyConnection) -> None:
     # idle CPU = 0.50 - 0.25 = 0.25, RAM 0.10 (no RAM allocation -> stays __idle__)
     t = _build(con)
     # weighted: CPU idle 0.25 by 0.15:0.05:0.05 -> x +0.15, y +0.05, dns +0.05; shared 0.10 by 0.30:0.10
-    assert t["cost"]["allocation"]["team"] == pytest.approx({"x": 0.375, "y": 0.125, "__idle__": 0.10})
+    assert t["cost"]["allocation"]["team"] == pytest.approx({"x": 0.375, "y": 0.125, "__idle__": 0.10, "__unallocated__": 0.0})
     t = _build(con, share_idle="even", share_shared="even")
     # even: CPU and RAM idle (0.25 + 0.10) / 3 each; shared (0.05 + 0.35 / 3) / 2 each
     each_idle = 0.35 / 3
     sh = (0.05 + each_idle) / 2
-    assert t["cost"]["allocation"]["team"] == pytest.approx({"x": 0.15 + each_idle + sh, "y": 0.05 + each_idle + sh})
+    assert t["cost"]["allocation"]["team"] == pytest.approx(
+        {"x": 0.15 + each_idle + sh, "y": 0.05 + each_idle + sh, "__unallocated__": 0.0})
     t = _build(con, share_idle="none", share_shared="none")
     assert t["cost"]["allocation"]["team"] == pytest.approx(
-        {"x": 0.15, "y": 0.05, "__shared__": 0.05, "__idle__": 0.35})
+        {"x": 0.15, "y": 0.05, "__shared__": 0.05, "__idle__": 0.35, "__unallocated__": 0.0})
 
 
 def test_mig_slice_and_time_slicing(con: duckdb.DuckDBPyConnection) -> None:
