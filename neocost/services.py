@@ -14,12 +14,14 @@ Example::
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import logging
 import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -137,7 +139,7 @@ class _Process:
             except ServiceError as exc:
                 log_text = self.log()
                 self.stop()
-                if "address already in use" in log_text and attempt < 2:
+                if "address already in use" in log_text.lower() and attempt < 2:
                     continue
                 raise ServiceError(f"{self.name} did not start: {exc}. Command: {' '.join(cmd)}\n"
                                    f"Log {self.log_path}:\n{log_text[-_LOG_TAIL:]}") from None
@@ -238,40 +240,55 @@ class AlertmanagerServer(_Process):
             self._tmp = None
 
 
-class MotoS3Server:
-    """moto's S3 (and other AWS APIs) over HTTP, in a thread of this process.
+class MotoS3Server(_Process):
+    """moto's S3 (and other AWS APIs) over HTTP.
 
-    Note: moto's backends are process-global, so ``moto.mock_aws()`` used elsewhere in the same process
-    resets this server's state too.
+    By default a ``python -m moto.server`` subprocess, so every instance has its own state: moto's backends
+    are process-global, and two in-process servers (or ``moto.mock_aws()`` anywhere in the process) would
+    share and reset each other's buckets. ``in_process=True`` uses ``ThreadedMotoServer`` instead (starts
+    faster; only safe when it is the only moto user in the process).
     """
 
-    def __init__(self) -> None:
-        self._server: Any = None
-        self.port = 0
+    name = "moto"
+    ready_path = "/moto-api/data.json"
+
+    def __init__(self, *, in_process: bool = False, workdir: Path | None = None) -> None:
+        self._tmp = None if workdir else tempfile.TemporaryDirectory(prefix="neocost-moto-")
+        super().__init__(Path(workdir) if workdir else Path(self._tmp.name))  # type: ignore[union-attr]
+        self.in_process = in_process
+        self._threaded: Any = None
 
     @property
     def endpoint_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return self.url
+
+    def command(self, port: int) -> list[str]:
+        return [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
 
     def start(self) -> MotoS3Server:
-        if self._server is not None:
+        if importlib.util.find_spec("moto") is None:
+            raise ServiceError("moto is not installed; pip install 'moto[server]' (the project's [dev] extra)")
+        if not self.in_process:
+            super().start()
             return self
-        try:
+        if self._threaded is None:
             from moto.server import ThreadedMotoServer
-        except ImportError as exc:
-            raise ServiceError("moto is not installed; pip install 'moto[server]' (the project's [dev] extra)") \
-                from exc
-        # werkzeug logs every request at INFO; keep test and demo output readable.
-        logging.getLogger("werkzeug").setLevel(logging.WARNING)
-        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-        self._server.start()
-        self.port = int(self._server.get_host_and_port()[1])
+
+            # werkzeug logs every request at INFO; keep test and demo output readable.
+            logging.getLogger("werkzeug").setLevel(logging.WARNING)
+            self._threaded = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+            self._threaded.start()
+            self.port = int(self._threaded.get_host_and_port()[1])
         return self
 
-    def stop(self) -> None:
-        server, self._server = self._server, None
-        if server is not None:
-            server.stop()
+    def stop(self, timeout: float = 10.0) -> None:
+        threaded, self._threaded = self._threaded, None
+        if threaded is not None:
+            threaded.stop()
+        super().stop(timeout)
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None
 
     def reset(self) -> None:
         """Wipe all state (``POST /moto-api/reset``)."""
@@ -285,12 +302,6 @@ class MotoS3Server:
         return boto3.client(service, endpoint_url=self.endpoint_url, aws_access_key_id="testing",
                             aws_secret_access_key="testing", region_name="us-east-1",
                             config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 2}))
-
-    def __enter__(self) -> MotoS3Server:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
 
 def upload_tree(client: Any, s3_dir: Path) -> int:

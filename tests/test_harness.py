@@ -325,3 +325,15 @@ def test_bench_readme_lists_every_benchmark(monkeypatch: pytest.MonkeyPatch) -> 
     readme = (HERE / "README.md").read_text()
     for name in discover():
         assert f"`{name}.py`" in readme, f"bench/README.md does not describe {name}.py"
+
+
+@integration
+def test_moto_servers_are_isolated() -> None:
+    with services.MotoS3Server() as a, services.MotoS3Server() as b:
+        a.client().create_bucket(Bucket="only-in-a")
+        assert [x["Name"] for x in a.client().list_buckets()["Buckets"]] == ["only-in-a"]
+        assert b.client().list_buckets()["Buckets"] == []
+        a.reset()
+        assert a.client().list_buckets()["Buckets"] == []
+        proc = a.proc
+    assert proc is not None and proc.returncode is not None
