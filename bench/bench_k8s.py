@@ -18,6 +18,7 @@ import argparse
 import json
 import statistics
 import sys
+import tempfile
 import time
 import tracemalloc
 from collections.abc import Callable
@@ -64,8 +65,6 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     from neocost.simulate.k8s_api import K8sListServer
     from neocost.simulate.k8s_objects import synthetic_pod_list
 
-    import tempfile
-
     items = synthetic_pod_list(args.pods)["items"]
     with K8sListServer.from_objects(pods=items) as server, tempfile.TemporaryDirectory() as tmp:
         kubeconfig = server.write_kubeconfig(Path(tmp) / "config")
@@ -79,7 +78,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         def typed_models() -> int:
             n, token = 0, None
             while True:
-                lst = core.list_pod_for_all_namespaces(limit=args.page_size, **({"_continue": token} if token else {}))
+                lst = core.list_pod_for_all_namespaces(
+                    limit=args.page_size, **({"_continue": token} if token else {})
+                )
                 n += len(lst.items)
                 token = lst.metadata.var_continue
                 if not token:
@@ -94,8 +95,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             med, times, out = _time(fn, args.runs)
             count = out if isinstance(out, int) else len(out)
             assert count == args.pods, f"{name} listed {count} pods, expected {args.pods}"
-            results[name] = {"median_seconds": med, "runs_seconds": [round(t, 3) for t in times],
-                             "peak_python_heap_mib": round(_peak_mib(fn), 1)}
+            results[name] = {
+                "median_seconds": med,
+                "runs_seconds": [round(t, 3) for t in times],
+                "peak_python_heap_mib": round(_peak_mib(fn), 1),
+            }
         dicts = raw()
         med, times, _ = _time(lambda: [normalize.pod_row(p) for p in dicts], args.runs)
         results["normalize"] = {"median_seconds": med, "runs_seconds": [round(t, 3) for t in times]}
@@ -111,20 +115,30 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         client.close()
 
     base = results["raw_json"]["median_seconds"]
-    out = {"benchmark": "k8s", "pods": args.pods, "page_size": args.page_size, "runs": args.runs,
-           "json_mib": round(body / 2**20, 1), "results": results,
-           "typed_models_vs_raw_json": round(results["typed_models"]["median_seconds"] / base, 2),
-           "typed_to_dicts_vs_raw_json": round(results["typed_to_dicts"]["median_seconds"] / base, 2),
-           "python": sys.version.split()[0]}
+    out = {
+        "benchmark": "k8s",
+        "pods": args.pods,
+        "page_size": args.page_size,
+        "runs": args.runs,
+        "json_mib": round(body / 2**20, 1),
+        "results": results,
+        "typed_models_vs_raw_json": round(results["typed_models"]["median_seconds"] / base, 2),
+        "typed_to_dicts_vs_raw_json": round(results["typed_to_dicts"]["median_seconds"] / base, 2),
+        "python": sys.version.split()[0],
+    }
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "k8s.json").write_text(json.dumps(out, indent=2) + "\n")
-    print(f"Kubernetes list, {args.pods:,} pods ({out['json_mib']} MiB JSON), pages of {args.page_size}, "
-          f"median of {args.runs}")
+    print(
+        f"Kubernetes list, {args.pods:,} pods ({out['json_mib']} MiB JSON), pages of {args.page_size}, "
+        f"median of {args.runs}"
+    )
     print(f"{'path':<16}{'seconds':>10}{'vs raw':>9}{'peak heap MiB':>15}")
     for name, r in results.items():
         heap = r.get("peak_python_heap_mib")
-        print(f"{name:<16}{r['median_seconds']:>10.3f}{r['median_seconds'] / base:>8.1f}x"
-              f"{heap if heap is not None else '':>15}")
+        print(
+            f"{name:<16}{r['median_seconds']:>10.3f}{r['median_seconds'] / base:>8.1f}x"
+            f"{heap if heap is not None else '':>15}"
+        )
     return out
 
 

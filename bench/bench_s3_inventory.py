@@ -45,14 +45,25 @@ def generate(root: Path, n: int) -> dict[str, Any]:
     def objects(lo: int, hi: int):
         for i in range(lo, hi):
             run = i % 997
-            folder = "checkpoints/step-%d" % (i % 50) if i % 3 == 0 else "datasets/shard-%d" % (i % 200)
-            yield Obj(f"team-{i % 4}/run-{run}/{folder}/part {i:08d}.bin", rng.randrange(1, 64 << 20),
-                      SNAPSHOT - timedelta(days=rng.randrange(0, 90), seconds=rng.randrange(86400)),
-                      storage_class=classes[i % len(classes)], is_latest=i % 10 != 0,
-                      version_id=f"v{i}")
+            folder = f"checkpoints/step-{i % 50}" if i % 3 == 0 else f"datasets/shard-{i % 200}"
+            yield Obj(
+                f"team-{i % 4}/run-{run}/{folder}/part {i:08d}.bin",
+                rng.randrange(1, 64 << 20),
+                SNAPSHOT - timedelta(days=rng.randrange(0, 90), seconds=rng.randrange(86400)),
+                storage_class=classes[i % len(classes)],
+                is_latest=i % 10 != 0,
+                version_id=f"v{i}",
+            )
+
     per = -(-n // FILES)
-    files = delivery("bench-inventory", "inv", "bench-src", "daily", SNAPSHOT,
-                     [objects(k * per, min(n, (k + 1) * per)) for k in range(FILES)])
+    files = delivery(
+        "bench-inventory",
+        "inv",
+        "bench-src",
+        "daily",
+        SNAPSHOT,
+        [objects(k * per, min(n, (k + 1) * per)) for k in range(FILES)],
+    )
     write_local(root, files)
     return {"files": files, "manifest": next(k for k in files if k.endswith("manifest.json"))}
 
@@ -71,11 +82,19 @@ def run_duckdb(root: str, manifest_key: str) -> dict[str, Any]:
     before = _rss_mib()
     t = time.perf_counter()
     with reader.inventory_objects(con, m, paths):
-        rows = reader.aggregate(con, snapshot_at=m.created, depth=2, stale_after_days=30,
-                                checkpoint_patterns=["checkpoints", "checkpoint", "ckpt"])
+        rows = reader.aggregate(
+            con,
+            snapshot_at=m.created,
+            depth=2,
+            stale_after_days=30,
+            checkpoint_patterns=["checkpoints", "checkpoint", "ckpt"],
+        )
     seconds = time.perf_counter() - t
-    totals = {"objects": sum(rows["objects"].to_pylist()), "bytes": sum(rows["bytes"].to_pylist()),
-              "stale_bytes": sum(rows["stale_bytes"].to_pylist())}
+    totals = {
+        "objects": sum(rows["objects"].to_pylist()),
+        "bytes": sum(rows["bytes"].to_pylist()),
+        "stale_bytes": sum(rows["stale_bytes"].to_pylist()),
+    }
     return {"seconds": seconds, "peak_rss_mib": _rss_mib(), "rss_growth_mib": _rss_mib() - before, **totals}
 
 
@@ -93,19 +112,27 @@ def run_naive(root: str, manifest_key: str) -> dict[str, Any]:
                 if row[ix["IsDeleteMarker"]] == "true":
                     continue
                 parts = unquote_plus(row[ix["Key"]]).split("/")
-                prefix = "/".join(parts[:min(2, len(parts) - 1)]) + "/" if len(parts) > 1 else ""
+                prefix = "/".join(parts[: min(2, len(parts) - 1)]) + "/" if len(parts) > 1 else ""
                 latest = row[ix["IsLatest"]] != "false"
                 size = int(row[ix["Size"]] or 0)
                 a = acc.setdefault((prefix, row[ix["StorageClass"]], latest), [0, 0, 0])
                 a[0] += 1
                 a[1] += size
-                if latest and any(p.lower() in ("checkpoints", "checkpoint", "ckpt")
-                                  for p in parts[:-1]) and row[ix["LastModifiedDate"]][:19] < cutoff:
+                if (
+                    latest
+                    and any(p.lower() in ("checkpoints", "checkpoint", "ckpt") for p in parts[:-1])
+                    and row[ix["LastModifiedDate"]][:19] < cutoff
+                ):
                     a[2] += size
     seconds = time.perf_counter() - t
-    return {"seconds": seconds, "peak_rss_mib": _rss_mib(), "rss_growth_mib": _rss_mib() - before,
-            "objects": sum(a[0] for a in acc.values()), "bytes": sum(a[1] for a in acc.values()),
-            "stale_bytes": sum(a[2] for a in acc.values())}
+    return {
+        "seconds": seconds,
+        "peak_rss_mib": _rss_mib(),
+        "rss_growth_mib": _rss_mib() - before,
+        "objects": sum(a[0] for a in acc.values()),
+        "bytes": sum(a[1] for a in acc.values()),
+        "stale_bytes": sum(a[2] for a in acc.values()),
+    }
 
 
 def run_collect(root: str, manifest_key: str) -> dict[str, Any]:
@@ -126,8 +153,14 @@ def run_collect(root: str, manifest_key: str) -> dict[str, Any]:
         res = collect_s3(settings, con, client=client)
         seconds = time.perf_counter() - t
         objects, nbytes = con.execute("SELECT objects, bytes FROM raw.s3_snapshot").fetchone()
-    return {"seconds": seconds, "peak_rss_mib": _rss_mib(), "rss_growth_mib": _rss_mib() - before,
-            "objects": objects, "bytes": nbytes, "storage_rows": res.tables["raw.s3_storage"]}
+    return {
+        "seconds": seconds,
+        "peak_rss_mib": _rss_mib(),
+        "rss_growth_mib": _rss_mib() - before,
+        "objects": objects,
+        "bytes": nbytes,
+        "storage_rows": res.tables["raw.s3_storage"],
+    }
 
 
 def _in_child(fn_name: str, root: str, manifest_key: str) -> dict[str, Any]:
@@ -149,28 +182,43 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         results: dict[str, Any] = {}
         for name in ("duckdb", "naive", "collect"):
             runs = [_in_child(f"run_{name}", tmp, info["manifest"]) for _ in range(args.runs)]
-            results[name] = {"median_seconds": statistics.median(r["seconds"] for r in runs),
-                             "runs_seconds": [round(r["seconds"], 3) for r in runs],
-                             "peak_rss_mib": max(r["peak_rss_mib"] for r in runs),
-                             "rss_growth_mib": max(r["rss_growth_mib"] for r in runs),
-                             "objects": runs[0]["objects"], "bytes": runs[0]["bytes"],
-                             "stale_bytes": runs[0].get("stale_bytes")}
+            results[name] = {
+                "median_seconds": statistics.median(r["seconds"] for r in runs),
+                "runs_seconds": [round(r["seconds"], 3) for r in runs],
+                "peak_rss_mib": max(r["peak_rss_mib"] for r in runs),
+                "rss_growth_mib": max(r["rss_growth_mib"] for r in runs),
+                "objects": runs[0]["objects"],
+                "bytes": runs[0]["bytes"],
+                "stale_bytes": runs[0].get("stale_bytes"),
+            }
     for k in ("objects", "bytes", "stale_bytes"):
         assert results["duckdb"][k] == results["naive"][k], f"reader and baseline disagree on {k}"
-    out = {"benchmark": "s3_inventory", "objects": args.objects, "data_files": FILES,
-           "gzip_csv_mib": round(size / 2**20, 1), "generate_seconds": round(gen_s, 1), "runs": args.runs,
-           "results": results,
-           "speedup_duckdb_vs_naive": round(results["naive"]["median_seconds"]
-                                            / results["duckdb"]["median_seconds"], 2),
-           "python": sys.version.split()[0]}
+    out = {
+        "benchmark": "s3_inventory",
+        "objects": args.objects,
+        "data_files": FILES,
+        "gzip_csv_mib": round(size / 2**20, 1),
+        "generate_seconds": round(gen_s, 1),
+        "runs": args.runs,
+        "results": results,
+        "speedup_duckdb_vs_naive": round(
+            results["naive"]["median_seconds"] / results["duckdb"]["median_seconds"], 2
+        ),
+        "python": sys.version.split()[0],
+    }
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "s3_inventory.json").write_text(json.dumps(out, indent=2) + "\n")
-    print(f"S3 inventory reader, {args.objects:,} objects in {FILES} gzip CSV files ({out['gzip_csv_mib']} MiB), "
-          f"median of {args.runs}")
+    print(
+        f"S3 inventory reader, {args.objects:,} objects in {FILES} gzip CSV files "
+        f"({out['gzip_csv_mib']} MiB), median of {args.runs}"
+    )
     print(f"{'method':<12}{'seconds':>10}{'vs naive':>10}{'peak RSS MiB':>14}{'RSS growth':>12}")
     for name, r in results.items():
-        print(f"{name:<12}{r['median_seconds']:>10.2f}{results['naive']['median_seconds'] / r['median_seconds']:>9.1f}x"
-              f"{r['peak_rss_mib']:>14.0f}{r['rss_growth_mib']:>12.0f}")
+        print(
+            f"{name:<12}{r['median_seconds']:>10.2f}"
+            f"{results['naive']['median_seconds'] / r['median_seconds']:>9.1f}x"
+            f"{r['peak_rss_mib']:>14.0f}{r['rss_growth_mib']:>12.0f}"
+        )
     return out
 
 

@@ -1,5 +1,5 @@
-"""S3 collector against the simulator's inventory tree on moto: bytes per bucket, noncurrent and stale-checkpoint
-bytes equal truth.json; tags match buckets.json; re-collecting leaves identical tables."""
+"""S3 collector against the simulator's inventory tree on moto: bytes per bucket, noncurrent and
+stale-checkpoint bytes equal truth.json; tags match buckets.json; re-collecting leaves identical tables."""
 
 from __future__ import annotations
 
@@ -22,15 +22,27 @@ TABLES = ("raw.s3_snapshot", "raw.s3_storage", "raw.s3_bucket_tags")
 def collected(sim_small: Any, s3_server: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     path = tmp_path_factory.mktemp("s3sim") / "w.duckdb"
     con = warehouse.connect(path)
-    settings = Settings(s3={"endpoint_url": s3_server.endpoint_url, "inventory": ["s3://neocost-inventory/inventory"],
-                            "stale_after_days": 30, "prefix_depth": 2})
+    settings = Settings(
+        s3={
+            "endpoint_url": s3_server.endpoint_url,
+            "inventory": ["s3://neocost-inventory/inventory"],
+            "stale_after_days": 30,
+            "prefix_depth": 2,
+        }
+    )
     client = s3_server.client()
     first = collect_s3(settings, con, client=client, now=NOW)
     dump1 = {t: con.execute(f"SELECT * FROM {t} ORDER BY ALL").fetchall() for t in TABLES}
     collect_s3(settings, con, client=client, now=NOW)
     dump2 = {t: con.execute(f"SELECT * FROM {t} ORDER BY ALL").fetchall() for t in TABLES}
-    yield {"con": con, "result": first, "dump1": dump1, "dump2": dump2, "truth": sim_small.truth["storage"],
-           "buckets": json.loads((sim_small.dir / "s3" / "buckets.json").read_text())}
+    yield {
+        "con": con,
+        "result": first,
+        "dump1": dump1,
+        "dump2": dump2,
+        "truth": sim_small.truth["storage"],
+        "buckets": json.loads((sim_small.dir / "s3" / "buckets.json").read_text()),
+    }
     con.close()
 
 
@@ -45,21 +57,25 @@ def test_bytes_per_bucket_equal_truth(collected: dict[str, Any]) -> None:
 
 def test_noncurrent_and_stale_checkpoint_bytes_equal_truth(collected: dict[str, Any]) -> None:
     con, truth = collected["con"], collected["truth"]
-    noncurrent, stale = con.execute("SELECT sum(bytes) FILTER (WHERE NOT is_latest), sum(stale_bytes) "
-                                    "FROM raw.s3_storage").fetchone()
+    noncurrent, stale = con.execute(
+        "SELECT sum(bytes) FILTER (WHERE NOT is_latest), sum(stale_bytes) FROM raw.s3_storage"
+    ).fetchone()
     assert (noncurrent, stale) == (truth["noncurrent_bytes"], truth["stale_checkpoint_bytes"])
     assert stale > 0 and noncurrent > 0
 
 
 def test_storage_rows_sum_to_snapshot_and_keys_are_decoded(collected: dict[str, Any]) -> None:
     con = collected["con"]
-    mismatched = con.execute("""SELECT s.bucket FROM raw.s3_snapshot s JOIN raw.s3_storage t USING (bucket, snapshot_at)
+    mismatched = con.execute("""SELECT s.bucket FROM raw.s3_snapshot s
+                                JOIN raw.s3_storage t USING (bucket, snapshot_at)
                                 GROUP BY s.bucket, s.bytes, s.objects
                                 HAVING sum(t.bytes) <> s.bytes OR sum(t.objects) <> s.objects""").fetchall()
     assert mismatched == []
     prefixes = {r[0] for r in con.execute("SELECT prefix FROM raw.s3_storage").fetchall()}
     assert "datasets/multilingual/" in prefixes and not any("%" in p for p in prefixes)
-    assert ("ENHANCED_THROUGHPUT",) in con.execute("SELECT DISTINCT storage_class FROM raw.s3_storage").fetchall()
+    assert ("ENHANCED_THROUGHPUT",) in con.execute(
+        "SELECT DISTINCT storage_class FROM raw.s3_storage"
+    ).fetchall()
 
 
 def test_bucket_tags_match(collected: dict[str, Any]) -> None:

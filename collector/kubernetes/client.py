@@ -22,8 +22,10 @@ def build_api_client(settings: KubernetesSettings) -> ApiClient:
     if settings.kubeconfig is not None:
         path = Path(settings.kubeconfig).expanduser()
         if not path.exists():
-            raise CollectError(f"kubernetes.kubeconfig = {path} does not exist; point it at a kubeconfig file "
-                               "or leave it empty to use $KUBECONFIG / ~/.kube/config / in-cluster config")
+            raise CollectError(
+                f"kubernetes.kubeconfig = {path} does not exist; point it at a kubeconfig file "
+                "or leave it empty to use $KUBECONFIG / ~/.kube/config / in-cluster config"
+            )
         return _from_kubeconfig(str(path), settings.context)
     try:
         return _from_kubeconfig(None, settings.context)
@@ -33,8 +35,10 @@ def build_api_client(settings: KubernetesSettings) -> ApiClient:
             kube_config.load_incluster_config(client_configuration=cfg)
             return ApiClient(configuration=cfg)
         except ConfigException:
-            raise CollectError(f"{first} — and not running in a cluster (no service account); set "
-                               "kubernetes.kubeconfig or $KUBECONFIG") from None
+            raise CollectError(
+                f"{first} — and not running in a cluster (no service account); set "
+                "kubernetes.kubeconfig or $KUBECONFIG"
+            ) from None
 
 
 def _from_kubeconfig(path: str | None, context: str | None) -> ApiClient:

@@ -41,26 +41,59 @@ class Spec:
 
 
 SPECS: dict[str, Spec] = {
-    "namespaces": Spec("raw.k8s_namespace", ("namespace",), pa.schema([
-        ("namespace", pa.string()), ("labels", _LABELS), ("created", pa.timestamp("us"))])),
-    "pods": Spec("raw.k8s_pod", ("namespace", "pod"), pa.schema([
-        ("namespace", pa.string()), ("pod", pa.string()), ("uid", pa.string()), ("node", pa.string()),
-        ("owner_kind", pa.string()), ("owner_name", pa.string()), ("controller_kind", pa.string()),
-        ("controller_name", pa.string()), ("phase", pa.string()),
-        ("requests", pa.map_(pa.string(), pa.float64())), ("labels", _LABELS),
-        ("created", pa.timestamp("us"))])),
-    "nodes": Spec("raw.k8s_node", ("node",), pa.schema([
-        ("node", pa.string()), ("instance_type", pa.string()), ("capacity_type", pa.string()),
-        ("node_pool", pa.string()), ("region", pa.string()), ("zone", pa.string()),
-        ("gpu_product", pa.string()), ("gpu_count", pa.int32()), ("gpu_replicas", pa.int32()),
-        ("mig_strategy", pa.string()), ("cpu_cores", pa.float64()), ("memory_bytes", pa.float64()),
-        ("labels", _LABELS), ("created", pa.timestamp("us"))])),
+    "namespaces": Spec(
+        "raw.k8s_namespace",
+        ("namespace",),
+        pa.schema([("namespace", pa.string()), ("labels", _LABELS), ("created", pa.timestamp("us"))]),
+    ),
+    "pods": Spec(
+        "raw.k8s_pod",
+        ("namespace", "pod"),
+        pa.schema(
+            [
+                ("namespace", pa.string()),
+                ("pod", pa.string()),
+                ("uid", pa.string()),
+                ("node", pa.string()),
+                ("owner_kind", pa.string()),
+                ("owner_name", pa.string()),
+                ("controller_kind", pa.string()),
+                ("controller_name", pa.string()),
+                ("phase", pa.string()),
+                ("requests", pa.map_(pa.string(), pa.float64())),
+                ("labels", _LABELS),
+                ("created", pa.timestamp("us")),
+            ]
+        ),
+    ),
+    "nodes": Spec(
+        "raw.k8s_node",
+        ("node",),
+        pa.schema(
+            [
+                ("node", pa.string()),
+                ("instance_type", pa.string()),
+                ("capacity_type", pa.string()),
+                ("node_pool", pa.string()),
+                ("region", pa.string()),
+                ("zone", pa.string()),
+                ("gpu_product", pa.string()),
+                ("gpu_count", pa.int32()),
+                ("gpu_replicas", pa.int32()),
+                ("mig_strategy", pa.string()),
+                ("cpu_cores", pa.float64()),
+                ("memory_bytes", pa.float64()),
+                ("labels", _LABELS),
+                ("created", pa.timestamp("us")),
+            ]
+        ),
+    ),
 }
 
 
 @dataclass(frozen=True)
 class MergeStats:
-    current: int   # open versions after the merge
+    current: int  # open versions after the merge
     opened: int
     closed: int
 
@@ -92,8 +125,11 @@ def merge(con: duckdb.DuckDBPyConnection, kind: str, incoming: pa.Table, now: da
         con.execute(f"DELETE FROM {table} t WHERE {open_} AND t.valid_from = ? AND NOT {unchanged}", [now])
         closed = _count(con, f"SELECT count(*) FROM {table} t WHERE {open_} AND NOT {unchanged}")
         con.execute(f"UPDATE {table} t SET valid_to = ? WHERE {open_} AND NOT {unchanged}", [now])
-        opened = _count(con, f"SELECT count(*) FROM _k8s_incoming i WHERE NOT EXISTS "
-                             f"(SELECT 1 FROM {table} t WHERE {open_} AND {keys})")
+        opened = _count(
+            con,
+            f"SELECT count(*) FROM _k8s_incoming i WHERE NOT EXISTS "
+            f"(SELECT 1 FROM {table} t WHERE {open_} AND {keys})",
+        )
         con.execute(
             f"""INSERT INTO {table} (source, {cols}, valid_from, valid_to)
                 SELECT '{SOURCE}', {", ".join("i." + ident(c) for c in (*spec.keys, *spec.content))},
@@ -103,7 +139,8 @@ def merge(con: duckdb.DuckDBPyConnection, kind: str, incoming: pa.Table, now: da
                        NULL
                 FROM _k8s_incoming i
                 WHERE NOT EXISTS (SELECT 1 FROM {table} t WHERE {open_} AND {keys})""",
-            [now, now, now])
+            [now, now, now],
+        )
         current = _count(con, f"SELECT count(*) FROM {table} t WHERE {open_}")
     finally:
         con.unregister("_k8s_incoming")

@@ -42,9 +42,16 @@ class Listing:
     restarts: int = 0
 
 
-def list_all(api_client: ApiClient, kind: str, *, page_size: int = 500, fast: bool = True,
-             max_restarts: int = 5, on_page: PageCallback | None = None,
-             request_timeout: float | None = 120.0) -> Listing:
+def list_all(
+    api_client: ApiClient,
+    kind: str,
+    *,
+    page_size: int = 500,
+    fast: bool = True,
+    max_restarts: int = 5,
+    on_page: PageCallback | None = None,
+    request_timeout: float | None = 120.0,
+) -> Listing:
     """Every object of ``kind`` (namespaces | nodes | pods), read page by page.
 
     Raises :class:`CollectError` when the server refuses the list, or keeps expiring the token after
@@ -61,8 +68,7 @@ def list_all(api_client: ApiClient, kind: str, *, page_size: int = 500, fast: bo
                 kwargs: dict[str, Any] = {"limit": page_size, "_request_timeout": request_timeout}
                 if token:
                     kwargs["_continue"] = token
-                items, token = (_page_raw(method, kwargs) if fast
-                                else _page_typed(api_client, method, kwargs))
+                items, token = _page_raw(method, kwargs) if fast else _page_typed(api_client, method, kwargs)
                 out.items.extend(items)
                 out.pages += 1
                 if on_page is not None:
@@ -75,8 +81,10 @@ def list_all(api_client: ApiClient, kind: str, *, page_size: int = 500, fast: bo
                 continue
             raise CollectError(_describe(kind, exc, out.restarts)) from exc
         except (OSError, ValueError) as exc:  # connection refused, TLS, malformed JSON
-            raise CollectError(f"kubernetes: listing {kind} failed: {exc}; check the API server URL in the "
-                               "kubeconfig (or kubernetes.kubeconfig / kubernetes.context)") from exc
+            raise CollectError(
+                f"kubernetes: listing {kind} failed: {exc}; check the API server URL in the "
+                "kubeconfig (or kubernetes.kubeconfig / kubernetes.context)"
+            ) from exc
 
 
 def _page_raw(method: Callable[..., Any], kwargs: dict[str, Any]) -> tuple[list[dict[str, Any]], str | None]:
@@ -88,8 +96,9 @@ def _page_raw(method: Callable[..., Any], kwargs: dict[str, Any]) -> tuple[list[
     return body.get("items") or [], (body.get("metadata") or {}).get("continue") or None
 
 
-def _page_typed(api_client: ApiClient, method: Callable[..., Any], kwargs: dict[str, Any]
-                ) -> tuple[list[dict[str, Any]], str | None]:
+def _page_typed(
+    api_client: ApiClient, method: Callable[..., Any], kwargs: dict[str, Any]
+) -> tuple[list[dict[str, Any]], str | None]:
     lst = method(**kwargs)
     items = [api_client.sanitize_for_serialization(i) for i in lst.items or []]
     # kubernetes >= 37 names the field var_continue (<= 36: _continue).
@@ -100,11 +109,15 @@ def _page_typed(api_client: ApiClient, method: Callable[..., Any], kwargs: dict[
 
 def _describe(kind: str, exc: ApiException, restarts: int) -> str:
     if exc.status == 410:
-        return (f"kubernetes: listing {kind}: the continue token expired (410 Gone) {restarts + 1} times in a "
-                "row; the API server is too slow or the page size too small — raise kubernetes.page_size")
+        return (
+            f"kubernetes: listing {kind}: the continue token expired (410 Gone) {restarts + 1} times in a "
+            "row; the API server is too slow or the page size too small — raise kubernetes.page_size"
+        )
     if exc.status in (401, 403):
-        return (f"kubernetes: listing {kind} was refused ({exc.status} {exc.reason}); the credentials need "
-                f"`list` on {kind} at cluster scope (a ClusterRole with get/list on nodes, pods, namespaces)")
+        return (
+            f"kubernetes: listing {kind} was refused ({exc.status} {exc.reason}); the credentials need "
+            f"`list` on {kind} at cluster scope (a ClusterRole with get/list on nodes, pods, namespaces)"
+        )
     return f"kubernetes: listing {kind} failed: HTTP {exc.status} {exc.reason}"
 
 

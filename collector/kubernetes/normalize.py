@@ -22,8 +22,13 @@ Obj = Mapping[str, Any]
 INSTANCE_TYPE_LABELS = ("node.kubernetes.io/instance-type", "beta.kubernetes.io/instance-type")
 REGION_LABELS = ("topology.kubernetes.io/region", "failure-domain.beta.kubernetes.io/region")
 ZONE_LABELS = ("topology.kubernetes.io/zone", "failure-domain.beta.kubernetes.io/zone")
-NODE_POOL_LABELS = ("karpenter.sh/nodepool", "eks.amazonaws.com/nodegroup", "cloud.google.com/gke-nodepool",
-                    "kubernetes.azure.com/agentpool", "agentpool")
+NODE_POOL_LABELS = (
+    "karpenter.sh/nodepool",
+    "eks.amazonaws.com/nodegroup",
+    "cloud.google.com/gke-nodepool",
+    "kubernetes.azure.com/agentpool",
+    "agentpool",
+)
 # label -> {value (lower case) -> normalised capacity type}; GKE labels mean spot when "true".
 CAPACITY_TYPE_LABELS: dict[str, dict[str, str]] = {
     "karpenter.sh/capacity-type": {"spot": "spot", "on-demand": "on-demand", "reserved": "reserved"},
@@ -33,9 +38,16 @@ CAPACITY_TYPE_LABELS: dict[str, dict[str, str]] = {
     "kubernetes.azure.com/scalesetpriority": {"spot": "spot", "regular": "on-demand"},
 }
 # Values any provider (or a configured key) may use.
-_GENERIC_CAPACITY = {"spot": "spot", "preemptible": "spot", "on-demand": "on-demand", "on_demand": "on-demand",
-                     "ondemand": "on-demand", "regular": "on-demand", "standard": "on-demand",
-                     "reserved": "reserved"}
+_GENERIC_CAPACITY = {
+    "spot": "spot",
+    "preemptible": "spot",
+    "on-demand": "on-demand",
+    "on_demand": "on-demand",
+    "ondemand": "on-demand",
+    "regular": "on-demand",
+    "standard": "on-demand",
+    "reserved": "reserved",
+}
 _RS_HASH = re.compile(r"^(?P<deploy>.+)-[a-z0-9]{5,10}$")
 _JOB_CRON_SUFFIX = re.compile(r"^(?P<cron>.+)-\d{8,}$")
 
@@ -105,8 +117,9 @@ def _int(value: str | None) -> int | None:
         return None
 
 
-def node_row(obj: Obj, *, capacity_type_label: str | None = None, node_pool_label: str | None = None
-             ) -> dict[str, Any]:
+def node_row(
+    obj: Obj, *, capacity_type_label: str | None = None, node_pool_label: str | None = None
+) -> dict[str, Any]:
     """One raw.k8s_node row (without source/validity) from a V1Node dict."""
     meta = obj.get("metadata") or {}
     labels = _labels(meta)
@@ -139,8 +152,11 @@ def node_row(obj: Obj, *, capacity_type_label: str | None = None, node_pool_labe
 
 def namespace_row(obj: Obj) -> dict[str, Any]:
     meta = obj.get("metadata") or {}
-    return {"namespace": meta.get("name"), "labels": _labels(meta),
-            "created": parse_time(meta.get("creationTimestamp"))}
+    return {
+        "namespace": meta.get("name"),
+        "labels": _labels(meta),
+        "created": parse_time(meta.get("creationTimestamp")),
+    }
 
 
 _resource = lru_cache(maxsize=1024)(sanitize_label_key)
@@ -170,8 +186,9 @@ def pod_requests(spec: Obj) -> dict[str, float]:
     return dict(sorted(total.items()))
 
 
-def controller_of(owner_kind: str, owner_name: str, owners: Mapping[tuple[str, str], tuple[str, str]],
-                  namespace: str) -> tuple[str, str]:
+def controller_of(
+    owner_kind: str, owner_name: str, owners: Mapping[tuple[str, str], tuple[str, str]], namespace: str
+) -> tuple[str, str]:
     """The top controller: ReplicaSet -> Deployment, Job -> CronJob.
 
     ``owners`` maps (namespace/kind, name) of listed ReplicaSets/Jobs to their own owner; when the object
@@ -194,11 +211,13 @@ def pod_row(obj: Obj, owners: Mapping[tuple[str, str], tuple[str, str]] | None =
     """One raw.k8s_pod row (without source/validity) from a V1Pod dict."""
     meta = obj.get("metadata") or {}
     spec = obj.get("spec") or {}
-    ref = next((o for o in meta.get("ownerReferences") or [] if o.get("controller")),
-               (meta.get("ownerReferences") or [None])[0])
+    ref = next(
+        (o for o in meta.get("ownerReferences") or [] if o.get("controller")),
+        (meta.get("ownerReferences") or [None])[0],
+    )
     owner_kind, owner_name = (ref.get("kind", ""), ref.get("name", "")) if ref else ("", "")
     ns = meta.get("namespace") or ""
-    ctrl_kind, ctrl_name = (controller_of(owner_kind, owner_name, owners or {}, ns) if owner_kind else ("", ""))
+    ctrl_kind, ctrl_name = controller_of(owner_kind, owner_name, owners or {}, ns) if owner_kind else ("", "")
     return {
         "namespace": ns,
         "pod": meta.get("name"),
@@ -223,9 +242,22 @@ def owner_index(objects: Iterable[Obj]) -> dict[tuple[str, str], tuple[str, str]
         ref = next((o for o in meta.get("ownerReferences") or [] if o.get("controller")), None)
         if ref:
             out[(f"{meta.get('namespace', '')}/{obj.get('kind', '')}", meta.get("name", ""))] = (
-                ref["kind"], ref["name"])
+                ref["kind"],
+                ref["name"],
+            )
     return out
 
 
-__all__ = ["CAPACITY_TYPE_LABELS", "NODE_POOL_LABELS", "capacity_type", "controller_of", "namespace_row",
-           "node_row", "owner_index", "parse_time", "pod_requests", "pod_row", "quantity"]
+__all__ = [
+    "CAPACITY_TYPE_LABELS",
+    "NODE_POOL_LABELS",
+    "capacity_type",
+    "controller_of",
+    "namespace_row",
+    "node_row",
+    "owner_index",
+    "parse_time",
+    "pod_requests",
+    "pod_row",
+    "quantity",
+]

@@ -30,8 +30,9 @@ from neocost.timeutil import utcnow
 from neocost.warehouse import transaction
 
 Progress = Callable[[dict[str, Any]], None]
-"""``progress(event)``, e.g. ``{"event": "list", "source": "s3", "bucket": "ckpt", "done": 12000}`` after each
-listing page and ``{"event": "inventory", "source": "s3", "bucket": ..., "done": objects}`` per stored report."""
+"""``progress(event)``, e.g. ``{"event": "list", "source": "s3", "bucket": "ckpt", "done": 12000}`` after
+each listing page and ``{"event": "inventory", "source": "s3", "bucket": ..., "done": objects}`` per
+stored report."""
 
 
 def parse_s3_url(url: str) -> tuple[str, str]:
@@ -42,8 +43,14 @@ def parse_s3_url(url: str) -> tuple[str, str]:
     return bucket, prefix
 
 
-def collect_s3(settings: Settings, con: duckdb.DuckDBPyConnection, *, progress: Progress | None = None,
-               client: Any = None, now: datetime | None = None) -> CollectResult:
+def collect_s3(
+    settings: Settings,
+    con: duckdb.DuckDBPyConnection,
+    *,
+    progress: Progress | None = None,
+    client: Any = None,
+    now: datetime | None = None,
+) -> CollectResult:
     """Collect storage facts for every configured inventory destination and listed bucket.
 
     ``client`` and ``now`` are for tests (default: built from ``settings.s3``; the current UTC time).
@@ -77,28 +84,46 @@ def collect_s3(settings: Settings, con: duckdb.DuckDBPyConnection, *, progress: 
             except InputFormatError as exc:
                 failures.append(str(exc))
                 continue
-            _store(con, result, m.source_bucket, m.created, rows, now, _tags(client, m.source_bucket, result),
-                   method="inventory", config_id=m.config_id, manifest_key=f"s3://{dest_bucket}/{m.key}"
-                   if not m.key.startswith("s3://") else m.key, file_format=m.file_format)
+            _store(
+                con,
+                result,
+                m.source_bucket,
+                m.created,
+                rows,
+                now,
+                _tags(client, m.source_bucket, result),
+                method="inventory",
+                config_id=m.config_id,
+                manifest_key=f"s3://{dest_bucket}/{m.key}" if not m.key.startswith("s3://") else m.key,
+                file_format=m.file_format,
+            )
             note("inventory", m.source_bucket, int(pc.sum(rows["objects"]).as_py() or 0))
 
     for bucket in s3.buckets:
         if bucket in covered:
             continue  # the inventory already measured it
         versioned = listing.is_versioned(client, bucket)
-        batches = listing.list_batches(client, bucket, versions=versioned,
-                                       on_page=lambda b, n: note("list", b, n))
+        batches = listing.list_batches(
+            client, bucket, versions=versioned, on_page=lambda b, n: note("list", b, n)
+        )
         with reader.listed_objects(con, batches):
-            rows = reader.aggregate(con, snapshot_at=now, depth=s3.prefix_depth,
-                                    stale_after_days=s3.stale_after_days,
-                                    checkpoint_patterns=s3.checkpoint_patterns, where=f"s3://{bucket}")
+            rows = reader.aggregate(
+                con,
+                snapshot_at=now,
+                depth=s3.prefix_depth,
+                stale_after_days=s3.stale_after_days,
+                checkpoint_patterns=s3.checkpoint_patterns,
+                where=f"s3://{bucket}",
+            )
         _store(con, result, bucket, now, rows, now, _tags(client, bucket, result), method="list")
 
     result.seconds = time.perf_counter() - started
     if failures:
         stored = result.tables.get("raw.s3_snapshot", 0)
-        raise CollectError(f"s3: {len(failures)} inventory report(s) rejected, nothing from them was stored "
-                           f"({stored} other snapshot(s) were):\n  " + "\n  ".join(failures))
+        raise CollectError(
+            f"s3: {len(failures)} inventory report(s) rejected, nothing from them was stored "
+            f"({stored} other snapshot(s) were):\n  " + "\n  ".join(failures)
+        )
     return result
 
 
@@ -113,15 +138,22 @@ def newest_per_bucket(manifests: list[inventory.Manifest], skipped: list[str]) -
     return list(best.values())
 
 
-def _read_report(con: duckdb.DuckDBPyConnection, client: Any, dest_bucket: str, m: inventory.Manifest,
-                 s3: S3Settings) -> pa.Table:
+def _read_report(
+    con: duckdb.DuckDBPyConnection, client: Any, dest_bucket: str, m: inventory.Manifest, s3: S3Settings
+) -> pa.Table:
     with tempfile.TemporaryDirectory(prefix="neocost-inventory-") as tmp:
         paths = inventory.download_verified(client, dest_bucket, m, Path(tmp))
         rename = {str(p): f"s3://{dest_bucket}/{f.key}" for p, f in zip(paths, m.files, strict=True)}
         with reader.inventory_objects(con, m, paths):
-            return reader.aggregate(con, snapshot_at=m.created, depth=s3.prefix_depth,
-                                    stale_after_days=s3.stale_after_days,
-                                    checkpoint_patterns=s3.checkpoint_patterns, where=m.key, rename=rename)
+            return reader.aggregate(
+                con,
+                snapshot_at=m.created,
+                depth=s3.prefix_depth,
+                stale_after_days=s3.stale_after_days,
+                checkpoint_patterns=s3.checkpoint_patterns,
+                where=m.key,
+                rename=rename,
+            )
 
 
 def _tags(client: Any, bucket: str, result: CollectResult) -> dict[str, str] | None:
@@ -137,9 +169,20 @@ def _tags(client: Any, bucket: str, result: CollectResult) -> dict[str, str] | N
     return {t["Key"]: t["Value"] for t in tagset}
 
 
-def _store(con: duckdb.DuckDBPyConnection, result: CollectResult, bucket: str, snapshot_at: datetime,
-           rows: pa.Table, now: datetime, tags: dict[str, str] | None, *, method: str, config_id: str = "",
-           manifest_key: str | None = None, file_format: str | None = None) -> None:
+def _store(
+    con: duckdb.DuckDBPyConnection,
+    result: CollectResult,
+    bucket: str,
+    snapshot_at: datetime,
+    rows: pa.Table,
+    now: datetime,
+    tags: dict[str, str] | None,
+    *,
+    method: str,
+    config_id: str = "",
+    manifest_key: str | None = None,
+    file_format: str | None = None,
+) -> None:
     """Replace one (bucket, snapshot) and the bucket's tags in one transaction."""
     objects = int(pc.sum(rows["objects"]).as_py() or 0)
     nbytes = int(pc.sum(rows["bytes"]).as_py() or 0)
@@ -147,21 +190,33 @@ def _store(con: duckdb.DuckDBPyConnection, result: CollectResult, bucket: str, s
     try:
         with transaction(con):
             for table in ("raw.s3_storage", "raw.s3_snapshot"):
-                con.execute(f"DELETE FROM {table} WHERE bucket = ? AND snapshot_at = ?", [bucket, snapshot_at])
-            con.execute("INSERT INTO raw.s3_storage BY NAME SELECT ?::VARCHAR AS bucket, ?::TIMESTAMP AS snapshot_at, "
-                        "* FROM _s3_rows", [bucket, snapshot_at])
-            con.execute("INSERT INTO raw.s3_snapshot (bucket, snapshot_at, method, config_id, manifest_key, "
-                        "file_format, objects, bytes, collected_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        [bucket, snapshot_at, method, config_id, manifest_key, file_format, objects, nbytes, now])
+                con.execute(
+                    f"DELETE FROM {table} WHERE bucket = ? AND snapshot_at = ?", [bucket, snapshot_at]
+                )
+            con.execute(
+                "INSERT INTO raw.s3_storage BY NAME "
+                "SELECT ?::VARCHAR AS bucket, ?::TIMESTAMP AS snapshot_at, * FROM _s3_rows",
+                [bucket, snapshot_at],
+            )
+            con.execute(
+                "INSERT INTO raw.s3_snapshot (bucket, snapshot_at, method, config_id, manifest_key, "
+                "file_format, objects, bytes, collected_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [bucket, snapshot_at, method, config_id, manifest_key, file_format, objects, nbytes, now],
+            )
             if tags is not None:
                 con.execute("DELETE FROM raw.s3_bucket_tags WHERE bucket = ?", [bucket])
                 if tags:
-                    con.executemany("INSERT INTO raw.s3_bucket_tags VALUES (?, ?, ?, ?)",
-                                    [[bucket, k, v, now] for k, v in sorted(tags.items())])
+                    con.executemany(
+                        "INSERT INTO raw.s3_bucket_tags VALUES (?, ?, ?, ?)",
+                        [[bucket, k, v, now] for k, v in sorted(tags.items())],
+                    )
     finally:
         con.unregister("_s3_rows")
-    for table, n in (("raw.s3_snapshot", 1), ("raw.s3_storage", rows.num_rows),
-                     ("raw.s3_bucket_tags", len(tags or {}))):
+    for table, n in (
+        ("raw.s3_snapshot", 1),
+        ("raw.s3_storage", rows.num_rows),
+        ("raw.s3_bucket_tags", len(tags or {})),
+    ):
         result.tables[table] = result.tables.get(table, 0) + n
 
 

@@ -1,5 +1,5 @@
-"""Write S3 Inventory deliveries (manifest.json, manifest.checksum, quoted CSV.gz or Parquet data files) in the
-real layout, for tests and benchmarks. moto never generates inventory, so tests build it with this."""
+"""Write S3 Inventory deliveries (manifest.json, manifest.checksum, quoted CSV.gz or Parquet data files)
+in the real layout, for tests and benchmarks. moto never generates inventory, so tests build it with this."""
 
 from __future__ import annotations
 
@@ -16,15 +16,24 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote_plus
 
-CSV_SCHEMA = ("Bucket", "Key", "VersionId", "IsLatest", "IsDeleteMarker", "Size", "LastModifiedDate", "ETag",
-              "StorageClass")
+CSV_SCHEMA = (
+    "Bucket",
+    "Key",
+    "VersionId",
+    "IsLatest",
+    "IsDeleteMarker",
+    "Size",
+    "LastModifiedDate",
+    "ETag",
+    "StorageClass",
+)
 
 
 @dataclass(frozen=True)
 class Obj:
     key: str
     size: int
-    last_modified: datetime                 # naive UTC
+    last_modified: datetime  # naive UTC
     storage_class: str = "STANDARD"
     is_latest: bool = True
     is_delete_marker: bool = False
@@ -36,11 +45,17 @@ def csv_gz(bucket: str, objects: Iterable[Obj], schema: Sequence[str] = CSV_SCHE
     buf = io.StringIO()
     w = csv.writer(buf, quoting=csv.QUOTE_ALL, lineterminator="\n")
     for o in objects:
-        values = {"Bucket": bucket, "Key": quote_plus(o.key, safe=""), "VersionId": o.version_id,
-                  "IsLatest": str(o.is_latest).lower(), "IsDeleteMarker": str(o.is_delete_marker).lower(),
-                  "Size": "" if o.is_delete_marker else str(o.size),
-                  "LastModifiedDate": o.last_modified.strftime("%Y-%m-%dT%H:%M:%S.000Z"),
-                  "ETag": hashlib.md5(o.key.encode()).hexdigest(), "StorageClass": o.storage_class}
+        values = {
+            "Bucket": bucket,
+            "Key": quote_plus(o.key, safe=""),
+            "VersionId": o.version_id,
+            "IsLatest": str(o.is_latest).lower(),
+            "IsDeleteMarker": str(o.is_delete_marker).lower(),
+            "Size": "" if o.is_delete_marker else str(o.size),
+            "LastModifiedDate": o.last_modified.strftime("%Y-%m-%dT%H:%M:%S.000Z"),
+            "ETag": hashlib.md5(o.key.encode()).hexdigest(),
+            "StorageClass": o.storage_class,
+        }
         w.writerow([values.get(c, "") for c in schema])
     return gzip.compress(buf.getvalue().encode(), compresslevel=6, mtime=0)
 
@@ -50,28 +65,47 @@ def parquet_bytes(bucket: str, objects: Iterable[Obj]) -> bytes:
     import pyarrow.parquet as pq
 
     objs = list(objects)
-    table = pa.table({
-        "bucket": [bucket] * len(objs), "key": [o.key for o in objs],
-        "version_id": [o.version_id or None for o in objs], "is_latest": [o.is_latest for o in objs],
-        "is_delete_marker": [o.is_delete_marker for o in objs],
-        "size": pa.array([None if o.is_delete_marker else o.size for o in objs], pa.int64()),
-        "last_modified_date": pa.array([o.last_modified for o in objs], pa.timestamp("ms", tz="UTC")),
-        "storage_class": [o.storage_class for o in objs]})
+    table = pa.table(
+        {
+            "bucket": [bucket] * len(objs),
+            "key": [o.key for o in objs],
+            "version_id": [o.version_id or None for o in objs],
+            "is_latest": [o.is_latest for o in objs],
+            "is_delete_marker": [o.is_delete_marker for o in objs],
+            "size": pa.array([None if o.is_delete_marker else o.size for o in objs], pa.int64()),
+            "last_modified_date": pa.array([o.last_modified for o in objs], pa.timestamp("ms", tz="UTC")),
+            "storage_class": [o.storage_class for o in objs],
+        }
+    )
     out = io.BytesIO()
     pq.write_table(table, out)
     return out.getvalue()
 
 
-PARQUET_SCHEMA = ("message s3.inventory { required binary bucket (STRING); required binary key (STRING); "
-                  "optional binary version_id (STRING); optional boolean is_latest; optional boolean "
-                  "is_delete_marker; optional int64 size; optional int64 last_modified_date "
-                  "(TIMESTAMP(MILLIS,true)); optional binary storage_class (STRING);}")
+PARQUET_SCHEMA = (
+    "message s3.inventory { required binary bucket (STRING); required binary key (STRING); "
+    "optional binary version_id (STRING); optional boolean is_latest; optional boolean "
+    "is_delete_marker; optional int64 size; optional int64 last_modified_date "
+    "(TIMESTAMP(MILLIS,true)); optional binary storage_class (STRING);}"
+)
 
 
-def delivery(dest_bucket: str, prefix: str, source_bucket: str, config_id: str, created: datetime,
-             parts: Sequence[Iterable[Obj]], *, file_format: str = "CSV") -> dict[str, bytes]:
+def delivery(
+    dest_bucket: str,
+    prefix: str,
+    source_bucket: str,
+    config_id: str,
+    created: datetime,
+    parts: Sequence[Iterable[Obj]],
+    *,
+    file_format: str = "CSV",
+) -> dict[str, bytes]:
     """{key: body} of one inventory delivery: data files, manifest.json and manifest.checksum."""
-    base = f"{prefix.strip('/')}/{source_bucket}/{config_id}" if prefix.strip("/") else f"{source_bucket}/{config_id}"
+    base = (
+        f"{prefix.strip('/')}/{source_bucket}/{config_id}"
+        if prefix.strip("/")
+        else f"{source_bucket}/{config_id}"
+    )
     out: dict[str, bytes] = {}
     files: list[dict[str, Any]] = []
     for objs in parts:
@@ -83,12 +117,15 @@ def delivery(dest_bucket: str, prefix: str, source_bucket: str, config_id: str, 
         out[key] = body
         files.append({"key": key, "size": len(body), "MD5checksum": hashlib.md5(body).hexdigest()})
     stamp = created.strftime("%Y-%m-%dT%H-%MZ")
-    manifest = {"sourceBucket": source_bucket, "destinationBucket": f"arn:aws:s3:::{dest_bucket}",
-                "version": "2016-11-30",
-                "creationTimestamp": str(int(created.replace(tzinfo=UTC).timestamp() * 1000)),
-                "fileFormat": file_format,
-                "fileSchema": ", ".join(CSV_SCHEMA) if file_format == "CSV" else PARQUET_SCHEMA,
-                "files": files}
+    manifest = {
+        "sourceBucket": source_bucket,
+        "destinationBucket": f"arn:aws:s3:::{dest_bucket}",
+        "version": "2016-11-30",
+        "creationTimestamp": str(int(created.replace(tzinfo=UTC).timestamp() * 1000)),
+        "fileFormat": file_format,
+        "fileSchema": ", ".join(CSV_SCHEMA) if file_format == "CSV" else PARQUET_SCHEMA,
+        "files": files,
+    }
     body = json.dumps(manifest, indent=2).encode()
     out[f"{base}/{stamp}/manifest.json"] = body
     out[f"{base}/{stamp}/manifest.checksum"] = hashlib.md5(body).hexdigest().encode()
