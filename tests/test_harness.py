@@ -5,7 +5,10 @@ from __future__ import annotations
 import functools
 import json
 import math
+import os
+import shutil
 import socket
+import subprocess
 import sys
 import uuid
 from collections import Counter, defaultdict
@@ -337,3 +340,24 @@ def test_moto_servers_are_isolated() -> None:
         assert a.client().list_buckets()["Buckets"] == []
         proc = a.proc
     assert proc is not None and proc.returncode is not None
+
+
+@pytest.mark.parametrize("args, ci, outcome", [
+    ([], None, "1 skipped"),
+    ([], "false", "1 skipped"),
+    (["--require-services"], None, "1 failed"),
+    ([], "true", "1 failed"),
+])
+def test_missing_services_skip_locally_and_fail_in_ci(tmp_path: Path, args: list[str], ci: str | None,
+                                                      outcome: str) -> None:
+    shutil.copy(Path(__file__).with_name("conftest.py"), tmp_path / "conftest.py")
+    (tmp_path / "test_inner.py").write_text(
+        "def test_needs_a_binary(require_binary):\n    require_binary('neocost-no-such-binary')\n")
+    env = {k: v for k, v in os.environ.items() if k != "CI"} | ({"CI": ci} if ci is not None else {})
+    env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"  # faster; the inner run needs no plugins
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-rsf", "-p", "no:cacheprovider", *args],
+                          cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert outcome in proc.stdout, proc.stdout
+    assert "neocost-no-such-binary not found on PATH" in proc.stdout
+    if outcome == "1 failed":
+        assert "required service unavailable" in proc.stdout and proc.returncode == 1
