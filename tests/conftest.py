@@ -55,10 +55,15 @@ def missing(config: pytest.Config, message: str) -> None:
 
 
 def _import_or_missing(config: pytest.Config, module: str, attr: str, what: str) -> Any:
+    """``module.attr``; a module not written yet is 'missing', a module that breaks on import is an error."""
     try:
         return getattr(importlib.import_module(module), attr)
-    except (ImportError, AttributeError) as exc:
-        problem = f"{what} ({module}.{attr}) is not importable: {exc}"
+    except ModuleNotFoundError as exc:
+        if not (exc.name and module.startswith(exc.name)):
+            raise
+        problem = f"{what} ({module}) does not exist yet"
+    except AttributeError:
+        problem = f"{what} ({module}.{attr}) does not exist yet"
     missing(config, problem)
 
 
