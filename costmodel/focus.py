@@ -21,9 +21,8 @@ REQUIRED = ("BilledCost", "BillingAccountId", "BillingAccountName", "BillingCurr
 
 
 def focus_table(con: duckdb.DuckDBPyConnection, start: datetime, end: datetime, currency: str = "USD") -> pa.Table:
-    table = con.execute(read_sql("costmodel", "sql/focus.sql"),
-                        {"start": start, "end": end, "currency": currency}).to_arrow_table()
-    return table
+    return con.sql(read_sql("costmodel", "sql/focus.sql"),
+                   params={"start": start, "end": end, "currency": currency}).to_arrow_table()
 
 
 def validate(columns: list[str]) -> list[str]:
