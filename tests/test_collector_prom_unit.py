@@ -10,7 +10,7 @@ from pathlib import Path
 import orjson
 import polars as pl
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -32,6 +32,7 @@ def series(metric: dict[str, str], values: list[tuple[int, float | str]]) -> dic
 
 # --- shards ----------------------------------------------------------------------------------------------------
 
+@settings(deadline=None, max_examples=60)
 @given(n=st.integers(1, 3000), parts=st.integers(1, 8), max_points=st.integers(100, 1000))
 def test_shards_cover_every_interval_once(n: int, parts: int, max_points: int) -> None:
     shards = split_window(W0, W0 + timedelta(seconds=STEP * n), STEP, max_points=max_points, parts=parts)
@@ -100,6 +101,7 @@ def test_counter_deltas_reset_birth_and_baseline() -> None:
     assert d["gap"] == [2, 7]
 
 
+@settings(deadline=None, max_examples=60)
 @given(st.lists(st.integers(0, 50), min_size=2, max_size=40), st.integers(1, 39))
 def test_two_shards_sum_to_one(incs: list[int], cut: int) -> None:
     """Collecting two halves equals collecting the whole (each shard has its own baseline)."""
