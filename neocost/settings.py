@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import tomllib
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -133,8 +134,23 @@ class DriftSettings(_Section):
                                   "that an effect must exceed.")
     min_rows: int = Field(200, ge=10, description="Windows with fewer rows are 'insufficient data'.")
     permutations: int = Field(999, ge=19, description="Permutations for p-values (p = (k+1)/(B+1)).")
+    methods: list[Literal["cosine_shift", "cosine_ks", "mmd_rff"]] = Field(
+        default_factory=lambda: ["cosine_shift", "cosine_ks", "mmd_rff"], description="Scores computed per window.")
+    method: Literal["cosine_shift", "cosine_ks", "mmd_rff"] = Field("cosine_shift", description="The score that "
+                                                                     "drives the alert and the marts.")
+    sample_rows: int = Field(4096, ge=100, description="Bottom-k sample kept per window (tests and p-values).")
+    reference: Literal["fixed", "trailing", "baseline"] = Field("fixed", description="fixed: reference_start.."
+                                                                "reference_end, else the first reference_period of "
+                                                                "each series; trailing: the previous "
+                                                                "reference_period; baseline: a saved baseline.")
+    reference_start: datetime | None = Field(None, description="Start of a fixed reference (UTC).")
+    reference_end: datetime | None = Field(None, description="End of a fixed reference (UTC, exclusive).")
+    reference_period: str = Field("6h", description="Length of the automatic fixed or trailing reference.")
+    baseline: str | None = Field(None, description="Baseline name for reference = 'baseline'.")
+    null_trials: int = Field(200, ge=50, description="Reference-vs-reference splits that learn the effect floors.")
+    second_moment: bool = Field(False, description="Also store Σ u uᵀ (d² values) per window.")
 
-    @field_validator("window")
+    @field_validator("window", "reference_period")
     @classmethod
     def _duration(cls, v: str) -> str:
         parse_duration(v)

@@ -1,0 +1,118 @@
+"""Scoring one window against a fitted reference, and the alert rule.
+
+Drift is declared for a (model, segment, method) series only when, for ``persistence`` consecutive scored
+windows, both hold: ``p < α / S`` (Bonferroni over the S model/segment pairs tested in the run) **and**
+``effect > floor`` (the ``floor_quantile`` of reference-vs-reference effects at that window size). Windows
+with fewer than ``min_rows`` rows are ``insufficient_data``: never "no drift", and they neither extend nor
+break a streak. States: ``insufficient_data``, ``no_drift``, ``pending`` (signal, not yet persistent),
+``drift``. Every row keeps the p-value, effect, floor and corrected α, so an alert can be explained.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+
+import numpy as np
+
+from drift import scores
+from drift.calibrate import Reference
+
+STATES = ("insufficient_data", "no_drift", "pending", "drift")
+
+
+@dataclass(frozen=True)
+class Rule:
+    alpha: float = 0.05
+    persistence: int = 2
+    floor_quantile: float = 0.99
+    min_rows: int = 200
+    permutations: int = 999
+    methods: tuple[str, ...] = ("cosine_shift", "cosine_ks", "mmd_rff")
+
+
+@dataclass(frozen=True)
+class Score:
+    """One row of ``model.drift_score``."""
+
+    model: str
+    segment: str
+    window_start: datetime
+    window_end: datetime
+    method: str
+    n: int
+    n_ref: int
+    statistic: float | None
+    p_value: float | None
+    p_method: str
+    effect: float | None
+    floor: float | None
+    alpha: float
+    alpha_corrected: float
+    signal: bool
+    state: str = "no_drift"
+    streak: int = 0
+    onset: datetime | None = None
+    reference: str = ""
+    details: dict[str, float] = field(default_factory=dict)
+
+
+def score_window(ref: Reference, n: int, s1: np.ndarray, sample: np.ndarray, rule: Rule,
+                 tests: int = 1, seed: int = 0) -> list[tuple[str, scores.TestResult | None, float | None, int]]:
+    """Each method's (name, result, floor, rows seen). ``None`` results mean too few rows to test."""
+    out: list[tuple[str, scores.TestResult | None, float | None, int]] = []
+    if n < rule.min_rows or len(sample) < 2:
+        return [(m, None, None, n) for m in rule.methods]
+    for method in rule.methods:
+        if method == "cosine_shift":
+            res = scores.centroid_shift(ref.n, ref.s1, n, s1)
+            _, p, how, _ = scores.permutation_mean_test(sample - ref.centre, ref.test - ref.centre,
+                                                        rule.permutations, seed)
+            res = replace(res, p_value=p, p_method=how, details={**res.details, "p_rows": float(len(sample))})
+            seen = n
+        elif method == "cosine_ks":
+            res, seen = scores.cosine_to_centroid_test(sample, ref.test, ref.direction), len(sample)
+        elif method == "mmd_rff":
+            res, seen = scores.mmd_rff_test(sample, ref.test_features, ref.fmap, rule.permutations, seed), len(sample)
+        else:
+            raise ValueError(f"unknown drift method {method!r}; choose from {rule.methods}")
+        out.append((method, res, ref.floor(method, seen, rule.floor_quantile), seen))
+    return out
+
+
+def make_scores(model: str, segment: str, window_start: datetime, window_end: datetime, n: int, ref: Reference,
+                results: list[tuple[str, scores.TestResult | None, float | None, int]], rule: Rule, tests: int
+                ) -> list[Score]:
+    """Rows for one window, before persistence is applied (state = signal or not)."""
+    a_corr = rule.alpha / max(tests, 1)
+    rows = []
+    for method, res, floor, _seen in results:
+        if res is None:
+            rows.append(Score(model, segment, window_start, window_end, method, n, ref.n, None, None, "none", None,
+                              None, rule.alpha, a_corr, False, "insufficient_data", reference=ref.label))
+            continue
+        signal = bool(res.p_value < a_corr and floor is not None and res.effect > floor)
+        rows.append(Score(model, segment, window_start, window_end, method, n, ref.n, res.statistic, res.p_value,
+                          res.p_method, res.effect, floor, rule.alpha, a_corr, signal,
+                          "pending" if signal else "no_drift", reference=ref.label, details=res.details))
+    return rows
+
+
+def apply_persistence(rows: list[Score], persistence: int, streak: int = 0, onset: datetime | None = None
+                      ) -> list[Score]:
+    """Walk one series' rows in time order; ``streak``/``onset`` continue from the previous run's last row."""
+    out = []
+    for r in sorted(rows, key=lambda r: r.window_start):
+        if r.state == "insufficient_data":
+            out.append(replace(r, streak=streak, onset=onset if streak >= persistence else None))
+            continue
+        if r.signal:
+            if streak == 0:
+                onset = r.window_start
+            streak += 1
+            state = "drift" if streak >= persistence else "pending"
+            out.append(replace(r, state=state, streak=streak, onset=onset if state == "drift" else None))
+        else:
+            streak, onset = 0, None
+            out.append(replace(r, state="no_drift", streak=0, onset=None))
+    return out
