@@ -82,20 +82,33 @@ def run_demo(settings: Settings, *, days: int, seed: int, scale: str, workdir: P
     wh_path = settings.warehouse.path
     _check_warehouse(wh_path, force)
     seconds: dict[str, float] = {}
+    workdir = workdir.resolve()  # the servers run with their own working directories
     sim_dir = workdir / "sim"
     tsdb = workdir / "prometheus-data"
 
-    with _step(console, seconds, "simulate", f"simulating {days} days of a {scale} neocloud (seed {seed}) into "
-               f"{sim_dir}"):
-        summary = simulate(sim_dir, days=days, seed=seed, scale=scale, end=end,
-                           progress=lambda m: console.print(f"  [dim]{m}[/]"))
-        console.print(f"  {summary.nodes} nodes, {summary.gpus} GPUs, {summary.pods} pods, "
-                      f"{summary.series:,} series, {summary.samples:,} samples")
-    truth = json.loads((sim_dir / "truth.json").read_text())
+    from neocost.timeutil import floor_time, parse_time, utcnow
 
-    with _step(console, seconds, "backfill", "backfilling a Prometheus TSDB with promtool"):
-        shutil.rmtree(tsdb, ignore_errors=True)
-        services.backfill(sim_dir / "metrics.om", tsdb)
+    end = end or floor_time(utcnow(), 86400)
+    stamp = {"seed": seed, "scale": scale, "days": days, "end": end.isoformat(), "version": 1}
+    stamp_file = workdir / "demo-stamp.json"
+    if stamp_file.exists() and json.loads(stamp_file.read_text()) == stamp and (sim_dir / "truth.json").exists():
+        console.print(f"[bold cyan]▶[/] reusing the simulation and TSDB in {workdir} (same seed, scale, days and end; "
+                      "delete the folder to start over)")
+    else:
+        stamp_file.unlink(missing_ok=True)
+        with _step(console, seconds, "simulate", f"simulating {days} days of a {scale} neocloud (seed {seed}) "
+                   f"into {sim_dir}"):
+            summary = simulate(sim_dir, days=days, seed=seed, scale=scale, end=end,
+                               progress=lambda m: console.print(f"  [dim]{m}[/]"))
+            console.print(f"  {summary.nodes} nodes, {summary.gpus} GPUs, {summary.pods} pods, "
+                          f"{summary.series:,} series, {summary.samples:,} samples")
+        with _step(console, seconds, "backfill", f"backfilling a Prometheus TSDB with promtool "
+                   f"({summary.samples:,} samples)"):
+            shutil.rmtree(tsdb, ignore_errors=True)
+            services.backfill(sim_dir / "metrics.om", tsdb)
+        stamp_file.write_text(json.dumps(stamp))
+    truth = json.loads((sim_dir / "truth.json").read_text())
+    start, end = parse_time(truth["window"]["start"]), parse_time(truth["window"]["end"])
 
     for p in (wh_path, Path(str(wh_path) + ".wal")):
         p.unlink(missing_ok=True)
@@ -121,7 +134,7 @@ def run_demo(settings: Settings, *, days: int, seed: int, scale: str, workdir: P
         con = warehouse.connect(wh_path)
         try:
             with _step(console, seconds, "collect", "collecting Prometheus, Kubernetes and S3 into the warehouse"):
-                results = [collect_prometheus(run, con, start=summary.start, end=summary.end),
+                results = [collect_prometheus(run, con, start=start, end=end),
                            collect_kubernetes(run, con), collect_s3(run, con)]
                 for r in results:
                     rows = sum(r.tables.values())
@@ -139,23 +152,23 @@ def run_demo(settings: Settings, *, days: int, seed: int, scale: str, workdir: P
         with _step(console, seconds, "cost", "building the cost model with the simulator's price book"):
             book = load_book(settings.costmodel, [sim_dir / "pricebook.toml"])
             res = build(con, costmodel=settings.costmodel, labels=settings.labels, book=book,
-                        start=summary.start, end=summary.end)
+                        start=start, end=end)
             for w in res.warnings:
                 console.print(f"  [yellow]warning:[/] {w}")
         drift_note = _run_drift(settings, con, sim_dir, console, seconds)
-        report = cost_report.truth_report(con, summary.start, summary.end,
+        report = cost_report.truth_report(con, start, end,
                                           output_input_weight=settings.costmodel.output_input_weight,
                                           currency=book.currency)
         report["drift"] = drift_note
         from costmodel.savings import hints as savings_hints
 
-        hints = savings_hints(con, summary.start, summary.end)
+        hints = savings_hints(con, start, end)
         con.execute("INSERT INTO meta.run (run_id, job, started_at, finished_at, window_start, window_end, status) "
                     "VALUES (gen_random_uuid()::VARCHAR, ?, now()::TIMESTAMP, now()::TIMESTAMP, ?, ?, 'ok')",
-                    [DEMO_MARKER, summary.start, summary.end])
+                    [DEMO_MARKER, start, end])
     finally:
         con.close()
-    return DemoResult(summary.start, summary.end, truth, report, hints, seconds)
+    return DemoResult(start, end, truth, report, hints, seconds)
 
 
 def _run_drift(settings: Settings, con: Any, sim_dir: Path, console: Console, seconds: dict[str, float]) -> Any:
