@@ -80,21 +80,21 @@ def score_window(ref: Reference, n: int, s1: np.ndarray, sample: np.ndarray, rul
     return out
 
 
-def make_scores(model: str, segment: str, window_start: datetime, window_end: datetime, n: int, ref: Reference,
-                results: list[tuple[str, scores.TestResult | None, float | None, int]], rule: Rule, tests: int
-                ) -> list[Score]:
+def make_scores(model: str, segment: str, window_start: datetime, window_end: datetime, n: int, n_ref: int,
+                reference: str, results: list[tuple[str, scores.TestResult | None, float | None, int]], rule: Rule,
+                tests: int) -> list[Score]:
     """Rows for one window, before persistence is applied (state = signal or not)."""
     a_corr = rule.alpha / max(tests, 1)
     rows = []
     for method, res, floor, _seen in results:
         if res is None:
-            rows.append(Score(model, segment, window_start, window_end, method, n, ref.n, None, None, "none", None,
-                              None, rule.alpha, a_corr, False, "insufficient_data", reference=ref.label))
+            rows.append(Score(model, segment, window_start, window_end, method, n, n_ref, None, None, "none", None,
+                              None, rule.alpha, a_corr, False, "insufficient_data", reference=reference))
             continue
         signal = bool(res.p_value < a_corr and floor is not None and res.effect > floor)
-        rows.append(Score(model, segment, window_start, window_end, method, n, ref.n, res.statistic, res.p_value,
+        rows.append(Score(model, segment, window_start, window_end, method, n, n_ref, res.statistic, res.p_value,
                           res.p_method, res.effect, floor, rule.alpha, a_corr, signal,
-                          "pending" if signal else "no_drift", reference=ref.label, details=res.details))
+                          "pending" if signal else "no_drift", reference=reference, details=res.details))
     return rows
 
 
