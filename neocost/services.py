@@ -84,15 +84,23 @@ def backfill(om_file: Path, tsdb_dir: Path, max_block_duration: str = "72h") -> 
                            f"OpenMetrics with second timestamps, sorted, ending in '# EOF'. promtool said:\n{err}")
 
 
+def _http() -> requests.Session:
+    """A session that ignores HTTP(S)_PROXY: every server here is on loopback."""
+    session = requests.Session()
+    session.trust_env = False
+    return session
+
+
 def wait_ready(url: str, *, timeout: float = 30.0, alive: Callable[[], bool] = lambda: True) -> None:
     """Poll ``url`` until it answers 200; give up when ``alive()`` turns false or after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     last = "no answer"
+    http = _http()
     while time.monotonic() < deadline:
         if not alive():
             raise ServiceError(f"server exited before {url} became ready")
         try:
-            r = requests.get(url, timeout=2)
+            r = http.get(url, timeout=2)
             if r.status_code == 200:
                 return
             last = f"HTTP {r.status_code}"
@@ -129,6 +137,7 @@ class _Process:
         for attempt in range(3):  # a free port can be taken between probing and binding
             self.port = free_port()
             cmd = self.command(self.port)
+            offset = len(self.log())
             with open(self.log_path, "ab") as log:
                 self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                              cwd=self.workdir, start_new_session=True)
@@ -139,7 +148,7 @@ class _Process:
             except ServiceError as exc:
                 log_text = self.log()
                 self.stop()
-                if "address already in use" in log_text.lower() and attempt < 2:
+                if "address already in use" in log_text[offset:].lower() and attempt < 2:
                     continue
                 raise ServiceError(f"{self.name} did not start: {exc}. Command: {' '.join(cmd)}\n"
                                    f"Log {self.log_path}:\n{log_text[-_LOG_TAIL:]}") from None
@@ -204,7 +213,7 @@ class PrometheusServer(_Process):
 
     def reload(self) -> None:
         """Re-read the config and rule files (POST /-/reload)."""
-        r = requests.post(self.url + "/-/reload", timeout=30)
+        r = _http().post(self.url + "/-/reload", timeout=30)
         if r.status_code != 200:
             raise ServiceError(f"prometheus reload failed: HTTP {r.status_code} {r.text.strip()}")
 
@@ -229,7 +238,7 @@ class AlertmanagerServer(_Process):
 
     def post_alerts(self, alerts: list[dict[str, Any]]) -> None:
         """Send alerts directly (``POST /api/v2/alerts``), as Prometheus would."""
-        r = requests.post(self.url + "/api/v2/alerts", json=alerts, timeout=10)
+        r = _http().post(self.url + "/api/v2/alerts", json=alerts, timeout=10)
         if r.status_code != 200:
             raise ServiceError(f"alertmanager refused alerts: HTTP {r.status_code} {r.text.strip()}")
 
@@ -292,7 +301,7 @@ class MotoS3Server(_Process):
 
     def reset(self) -> None:
         """Wipe all state (``POST /moto-api/reset``)."""
-        requests.post(self.endpoint_url + "/moto-api/reset", timeout=10).raise_for_status()
+        _http().post(self.endpoint_url + "/moto-api/reset", timeout=10).raise_for_status()
 
     def client(self, service: str = "s3") -> Any:
         """A boto3 client for this server: path-style addressing, dummy credentials."""

@@ -27,6 +27,10 @@ SAMPLES = REPO.parent / "shared" / "samples"
 SIM_SMALL = {"seed": 1, "days": 2, "scale": "small"}
 SIM_END = datetime(2026, 11, 20)
 
+# Every server in the suite is on loopback: never send those requests through an HTTP(S)_PROXY of the host.
+for _var in ("NO_PROXY", "no_proxy"):
+    os.environ[_var] = ",".join(filter(None, [os.environ.get(_var, ""), "127.0.0.1", "localhost"]))
+
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--require-services", action="store_true", default=False,
