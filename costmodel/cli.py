@@ -130,7 +130,7 @@ def _mart_window(con, start: str | None, end: str | None) -> tuple[datetime, dat
 
     s, e = _time(start), _time(end)
     if s is None or e is None:
-        lo, hi = con.execute("SELECT min(hour), max(hour) FROM mart.cost_hourly").fetchone() or (None, None)
+        lo, hi = (con.execute("SELECT min(hour), max(hour) FROM mart.cost_hourly").fetchall() or [(None, None)])[0]
         if lo is None:
             raise click.UsageError("the cost model is empty; run `neocost cost` first (or pass --build)")
         s, e = s or lo, e or hi + timedelta(hours=1)
