@@ -3,10 +3,13 @@ packages resolve to this repository (not to same-named PyPI distributions such a
 
 from __future__ import annotations
 
+import ast
 import importlib.metadata
+import re
 import shutil
 import subprocess
 import sys
+import tomllib
 import zipfile
 from pathlib import Path
 
@@ -78,3 +81,45 @@ def test_top_level_packages_import_from_this_repository(tmp_path: Path) -> None:
     owners = importlib.metadata.packages_distributions()
     for pkg in PACKAGES:  # a stray `pip install app` would add a second owner
         assert owners.get(pkg, ["neocost"]) == ["neocost"], f"{pkg} is also provided by {owners[pkg]}"
+
+
+def _dist_key(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _requirement_names(specs: list[str]) -> set[str]:
+    return {_dist_key(re.split(r"[<>=!~\[;\s(]", s.strip(), maxsplit=1)[0]) for s in specs}
+
+
+def test_every_third_party_import_is_declared() -> None:
+    """A package someone pip-installed by hand and imported would break `make deps` on a fresh machine."""
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    declared = _requirement_names(project["dependencies"] + [
+        r for extra in project.get("optional-dependencies", {}).values() for r in extra])
+    allowed, todo = set(), list(declared)  # the declared ones plus whatever they install
+    while todo:
+        name = todo.pop()
+        if name in allowed:
+            continue
+        allowed.add(name)
+        try:
+            todo += _requirement_names(importlib.metadata.requires(name) or [])
+        except importlib.metadata.PackageNotFoundError:
+            pass
+    owners = importlib.metadata.packages_distributions()
+    local = {*PACKAGES, "bench", "tests", "conftest"}
+    undeclared: dict[str, str] = {}
+    for folder in (*PACKAGES, "bench", "tests"):
+        for path in (REPO / folder).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text(), str(path))):
+                if isinstance(node, ast.Import):
+                    mods = [a.name for a in node.names]
+                elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                    mods = [node.module]
+                else:
+                    continue
+                for top in {m.split(".")[0] for m in mods} - local - set(sys.stdlib_module_names):
+                    dists = {_dist_key(d) for d in owners.get(top, [])}
+                    if not dists & allowed:
+                        undeclared[top] = str(path.relative_to(REPO))
+    assert undeclared == {}, "imported but not in pyproject.toml (nor required by a declared package)"
