@@ -36,6 +36,12 @@ class RunResult:
     scores: int = 0
     series: int = 0
     issues: list[str] = field(default_factory=list)
+    status: list[dict[str, Any]] = field(default_factory=list)
+
+    def status_json(self) -> list[dict[str, Any]]:
+        """The latest status per model/segment with times as RFC 3339 strings (for reports)."""
+        return [{k: (v.isoformat() + "Z" if isinstance(v, datetime) else v) for k, v in r.items()}
+                for r in self.status]
 
 
 def rule_from(drift: DriftSettings) -> Rule:
@@ -75,19 +81,22 @@ class _Ingest:
             emb, ts, dropped = rows
             self._accumulate(model, segment, emb, ts, dropped)
 
-    def _rows(self, b: io.Batch, sel: np.ndarray, model: str) -> tuple[np.ndarray, np.ndarray, dict[str, int]] | None:
-        dropped = {"nan": 0, "dim": 0}
+    def _rows(self, b: io.Batch, sel: np.ndarray, model: str
+              ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]] | None:
+        """Unit rows, their times, and the times of dropped rows by reason (counted in their own windows)."""
+        empty = np.empty(0, dtype=b.ts.dtype)
+        dropped = {"nan": empty, "dim": empty}
         ts = b.ts[sel]
         if b.embedding is None:  # ragged lists: keep the model's dimension, drop the rest
             lengths = b.lengths[sel]  # type: ignore[index]
             want = self.dims.get(model) or int(np.bincount(lengths).argmax())
             ok = lengths == want
-            dropped["dim"] += int((~ok).sum())
+            dropped["dim"] = ts[~ok]
             rows = [r for r, keep in zip(np.asarray(b.ragged, dtype=object)[sel], ok, strict=True) if keep]
             emb = np.asarray(rows, dtype=np.float32).reshape(-1, want)
             ts = ts[ok]
-            if dropped["dim"]:
-                self.issue(f"model {model!r} ({b.source}): {dropped['dim']} rows whose embedding length differs "
+            if len(dropped["dim"]):
+                self.issue(f"model {model!r} ({b.source}): {len(dropped['dim'])} rows whose embedding length differs "
                            f"from {want} were skipped")
         else:
             emb = b.embedding[sel]
@@ -99,15 +108,20 @@ class _Ingest:
         norms = np.linalg.norm(emb, axis=1)
         good = np.isfinite(norms) & (norms > 0)
         if not good.all():
-            dropped["nan"] = int((~good).sum())
-            self.issue(f"model {model!r} ({b.source}): {dropped['nan']} rows with NaN/inf or all-zero embeddings "
+            dropped["nan"] = ts[~good]
+            self.issue(f"model {model!r} ({b.source}): {int((~good).sum())} rows with NaN/inf or all-zero embeddings "
                        "were skipped")
             emb, ts, norms = emb[good], ts[good], norms[good]
         return (emb / norms[:, None]).astype(np.float32, copy=False), ts, dropped
 
-    def _accumulate(self, model: str, segment: str, emb: np.ndarray, ts: np.ndarray, dropped: dict[str, int]) -> None:
-        starts = ts.astype("datetime64[s]").astype(np.int64) // self.window * self.window
-        for w in np.unique(starts):
+    def _starts(self, ts: np.ndarray) -> np.ndarray:
+        return ts.astype("datetime64[s]").astype(np.int64) // self.window * self.window
+
+    def _accumulate(self, model: str, segment: str, emb: np.ndarray, ts: np.ndarray,
+                    dropped: dict[str, np.ndarray]) -> None:
+        starts = self._starts(ts)
+        bad = {k: self._starts(v) for k, v in dropped.items()}
+        for w in np.unique(np.concatenate([starts, *bad.values()])):
             start = datetime(1970, 1, 1) + timedelta(seconds=int(w))
             key = (model, segment, start)
             summary = self.open.get(key)
@@ -115,9 +129,8 @@ class _Ingest:
                 summary = self.open[key] = WindowSummary(model, segment, start, start + timedelta(seconds=self.window),
                                                          emb.shape[1], self.drift.sample_rows)
             summary.add(emb[starts == w], second_moment=self.drift.second_moment)
-            for k, v in dropped.items():  # attribute the chunk's dropped rows to its first window
-                summary.dropped[k] = summary.dropped.get(k, 0) + v
-            dropped = {}
+            for k, v in bad.items():
+                summary.dropped[k] = summary.dropped.get(k, 0) + int(np.count_nonzero(v == w))
         if len(self.open) > MAX_OPEN_WINDOWS:
             oldest = sorted(self.open, key=lambda k: k[2])[: MAX_OPEN_WINDOWS // 2]
             self.flush(oldest)

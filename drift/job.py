@@ -26,7 +26,7 @@ from drift.ingest import RunResult, ingest, load_sample, rule_from
 from drift.summaries import window_seed
 from neocost import warehouse
 from neocost.errors import DriftInputError
-from neocost.settings import DriftSettings, S3Settings, parse_duration
+from neocost.settings import DriftSettings, S3Settings, Settings, parse_duration
 from neocost.timeutil import floor_time, rfc3339, utcnow
 
 
@@ -48,6 +48,13 @@ def run(con: duckdb.DuckDBPyConnection, drift: DriftSettings, s3: S3Settings, *,
                 "rows_written, detail) VALUES (?, 'drift', ?, ?, ?, ?, ?, ?, ?)",
                 [result.run_id, started, utcnow(), start, end, "partial" if result.issues else "ok",
                  result.windows + result.scores, orjson.dumps({"issues": result.issues}).decode()])
+    return result
+
+
+def run_drift(settings: Settings, con: duckdb.DuckDBPyConnection) -> RunResult:
+    """Run the drift job with full settings (what ``neocost demo`` calls); ``result.status`` is filled."""
+    result = run(con, settings.drift, settings.s3)
+    result.status = status(con)
     return result
 
 

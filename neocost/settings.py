@@ -132,7 +132,7 @@ class DriftSettings(_Section):
     persistence: int = Field(2, ge=1, description="Consecutive windows that must agree before drift is declared.")
     floor_quantile: float = Field(0.99, gt=0.5, lt=1, description="Quantile of reference-vs-reference effects "
                                   "that an effect must exceed.")
-    min_rows: int = Field(200, ge=10, description="Windows with fewer rows are 'insufficient data'.")
+    min_rows: int = Field(50, ge=10, description="Windows with fewer rows are 'insufficient data'.")
     permutations: int = Field(999, ge=19, description="Permutations for p-values (p = (k+1)/(B+1)).")
     methods: list[Literal["cosine_shift", "cosine_ks", "mmd_rff"]] = Field(
         default_factory=lambda: ["cosine_shift", "cosine_ks", "mmd_rff"], description="Scores computed per window.")
