@@ -53,7 +53,7 @@ def run_source(source: str, s: Settings, con: Any, start: datetime | None, end: 
         return CollectResult(source=source, status="failed",
                              skipped=[f"{source}: collector not available in this build ({exc})"])
     try:
-        return fn(s, con)  # type: ignore[no-any-return]
+        return fn(s, con, progress=progress)  # type: ignore[no-any-return]
     except NeocostError as exc:
         return CollectResult(source=source, status="failed", skipped=[f"{source}: {exc}"])
 
@@ -166,6 +166,12 @@ class _progress:
             ws, we = event["window"]
             self.bar.update(self.task, total=event["total"], completed=event["done"],
                             description=f"{self.source} {ws:%m-%d %H:%M}..{we:%m-%d %H:%M} {event['query']}")
+        elif event.get("event") == "page":  # Kubernetes list pages
+            self.bar.update(self.task, completed=event.get("done", 0),
+                            description=f"{self.source} {event.get('kind', '')} page {event.get('page', '')}")
+        elif "event" in event:  # S3 reports and files: show what is being read
+            detail = " ".join(str(v) for k, v in event.items() if k not in ("event", "source"))
+            self.bar.update(self.task, description=f"{self.source} {event['event']} {detail}"[:100])
 
     def __exit__(self, *exc: object) -> None:
         if self.bar is not None:
