@@ -1,0 +1,177 @@
+"""Benchmark: embedding drift at 1k/10k/100k rows × 384 — neocost's scores with p-values vs Evidently and numpy.
+
+Data: anisotropic 384-d embeddings (:class:`drift.synthetic.EmbeddingSpace`); a reference window, a null window
+(same distribution) and a shifted window (10 % of rows from a new topic), each of n rows.
+
+- ``neocost``: the job's default scores (centroid shift + permutation p-value, cosine KS, RFF-MMD; B = 999) on a
+  reference fitted once (fit time reported apart, as the job fits once per reference); "detects" = p < α and
+  effect > floor on that single window.
+- ``numpy``: plain centroid cosine distance + a permutation test (B = 200, index permutations, ≤ 10k rows/side).
+- ``evidently_model``: Evidently's embeddings default (SGD domain classifier, AUC > 0.55; bootstrap < 1000 rows).
+- ``evidently_mmd``: Evidently's ``mmd`` method; it builds the full (n+m)² kernel, so it is run only up to 10k
+  rows per side and reported "not feasible" at 100k (a ~160 GB matrix).
+
+Evidently is called the way its ``EmbeddingsDriftMetric`` calls it (one DataFrame column per dimension), without
+the t-SNE plot the Report draws on every call (which would only slow it further). Medians of 3 runs; peak
+memory by tracemalloc in a separate pass (numpy, pandas and scikit-learn allocations are traced). Writes
+``bench/results/drift.json``. Environment: ``NEOCOST_BENCH_DRIFT_SIZES=1000,10000`` to shorten.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import os
+import statistics
+import time
+import tracemalloc
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from drift.calibrate import fit_reference
+from drift.decision import Rule, score_window
+from drift.synthetic import EmbeddingSpace
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results"
+SIZES = [int(s) for s in os.environ.get("NEOCOST_BENCH_DRIFT_SIZES", "1000,10000,100000").split(",")]
+REPEATS = 3
+MMD_MAX = 10_000
+ALPHA = 0.05
+
+
+def _evidently() -> Any:
+    # evidently 0.7.x imports a helper pandas 3 removed; it is only used by a data-integrity test we never call
+    import pandas.core.dtypes.common as common
+
+    if not hasattr(common, "infer_dtype_from_object"):
+        common.infer_dtype_from_object = lambda x: x  # type: ignore[attr-defined]
+    from evidently.legacy.metrics.data_drift import embedding_drift_methods as m
+
+    return m
+
+
+def neocost_method(ref: np.ndarray) -> tuple[Callable[[np.ndarray], bool], float]:
+    rule = Rule(permutations=999)
+    t = time.perf_counter()
+    sample = ref[: 2 * 4096]
+    fitted = fit_reference(sample, len(ref), ref.sum(0, dtype=np.float64), test_rows=4096)
+    fit_s = time.perf_counter() - t
+
+    last: dict[str, Any] = {}
+
+    def run(cur: np.ndarray) -> bool:
+        res = score_window(fitted, len(cur), cur.sum(0, dtype=np.float64), cur[:4096], rule)
+        method, r, floor, _ = res[0]
+        last.update(p_value=r.p_value if r else None, effect=r.effect if r else None, floor=floor)
+        return bool(r is not None and r.p_value < ALPHA and floor is not None and r.effect > floor)
+
+    run.last = last  # type: ignore[attr-defined]
+    return run, fit_s
+
+
+def numpy_method(ref: np.ndarray) -> Callable[[np.ndarray], bool]:
+    def run(cur: np.ndarray) -> bool:
+        rng = np.random.default_rng(0)
+        a, b = cur[:10_000].astype(np.float64), ref[:10_000].astype(np.float64)
+
+        def cosdist(x: np.ndarray, y: np.ndarray) -> float:
+            mx, my = x.mean(0), y.mean(0)
+            return float(1 - mx @ my / np.linalg.norm(mx) / np.linalg.norm(my))
+
+        obs = cosdist(a, b)
+        pooled = np.concatenate([a, b])
+        k = 0
+        for _ in range(200):
+            idx = rng.permutation(len(pooled))
+            k += cosdist(pooled[idx[: len(a)]], pooled[idx[len(a):]]) >= obs
+        return (k + 1) / 201 < ALPHA
+
+    return run
+
+
+def evidently_methods(ref: np.ndarray) -> dict[str, Callable[[np.ndarray], bool] | str]:
+    import pandas as pd
+
+    m = _evidently()
+    cols = [f"e{i}" for i in range(ref.shape[1])]
+    ref_df = pd.DataFrame(ref, columns=cols)
+    model = m.model(bootstrap=len(ref) < 1000)  # what EmbeddingsDriftMetric picks by default
+    out: dict[str, Callable[[np.ndarray], bool] | str] = {
+        "evidently_model": lambda cur: bool(model(pd.DataFrame(cur, columns=cols), ref_df.copy())[1])}
+    if len(ref) <= MMD_MAX:
+        mmd = m.mmd()
+        out["evidently_mmd"] = lambda cur: bool(mmd(pd.DataFrame(cur, columns=cols), ref_df.copy())[1])
+    else:
+        gb = (2 * len(ref)) ** 2 * 8 / 1e9
+        out["evidently_mmd"] = f"not feasible: builds the full ({2 * len(ref):,})² RBF kernel, {gb:,.0f} GB"
+    return out
+
+
+def measure(fn: Callable[[np.ndarray], bool], null: np.ndarray, shifted: np.ndarray) -> dict[str, Any]:
+    times, detected, false_alarm = [], [], []
+    for i in range(REPEATS):
+        gc.collect()
+        t = time.perf_counter()
+        detected.append(fn(shifted))
+        times.append(time.perf_counter() - t)
+        if i == 0:
+            false_alarm.append(fn(null))
+    gc.collect()
+    tracemalloc.start()
+    fn(shifted)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    return {"median_seconds": round(statistics.median(times), 4), "runs_seconds": [round(t, 4) for t in times],
+            "peak_mib": round(peak / 2**20, 1), "detected": f"{sum(detected)}/{len(detected)}",
+            "false_alarm": any(false_alarm)}
+
+
+def main() -> dict[str, Any]:
+    space = EmbeddingSpace(seed=11)
+    out: dict[str, Any] = {"dim": 384, "shift": "10% of rows from a new topic", "alpha": ALPHA,
+                           "repeats": REPEATS, "cpu_count": os.cpu_count(), "load_avg": os.getloadavg(),
+                           "sizes": {}}
+    for n in SIZES:
+        ref = space.sample(n, seed=1)
+        null = space.sample(n, seed=2)
+        shifted = space.sample(n, seed=3, new_topic_share=0.1)
+        row: dict[str, Any] = {}
+        run, fit_s = neocost_method(ref)
+        row["neocost"] = {**measure(run, null, shifted), "reference_fit_seconds": round(fit_s, 3),
+                          "shifted_window": dict(run.last)}  # type: ignore[attr-defined]
+        row["numpy"] = measure(numpy_method(ref), null, shifted)
+        for name, fn in evidently_methods(ref).items():
+            row[name] = fn if isinstance(fn, str) else measure(fn, null, shifted)
+        base = row["neocost"]["median_seconds"]
+        for name, r in row.items():
+            if isinstance(r, dict):
+                r["seconds_vs_neocost"] = round(r["median_seconds"] / base, 1)
+        out["sizes"][str(n)] = row
+        _print(n, row)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "drift.json").write_text(json.dumps(out, indent=2, default=str) + "\n")
+    return out
+
+
+def _print(n: int, row: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(title=f"embedding drift, {n:,} rows per window × 384 (10 % topic shift)")
+    for c in ("method", "median s", "× neocost", "peak MiB", "detected", "false alarm"):
+        t.add_column(c)
+    for name, r in row.items():
+        if isinstance(r, str):
+            t.add_row(name, r, "", "", "", "")
+        else:
+            t.add_row(name, f"{r['median_seconds']:.3f}", f"{r['seconds_vs_neocost']}", f"{r['peak_mib']}",
+                      r["detected"], str(r["false_alarm"]))
+    Console().print(t)
+
+
+if __name__ == "__main__":
+    main()
