@@ -39,8 +39,12 @@ class SimSummary:
 
 def simulate(out: Path, *, days: int = 7, seed: int = 1, scale: str = "small", end: datetime | None = None,
              scrape_interval: int | None = None, embeddings_hours: int = 48, embeddings_rows_per_hour: int = 250,
-             progress: Callable[[str], None] | None = None) -> SimSummary:
-    """Simulate ``days`` ending at ``end`` (naive UTC, default today 00:00) and write everything under ``out``."""
+             progress: Callable[[str], None] | None = None, metrics_chunk_days: int | None = None) -> SimSummary:
+    """Simulate ``days`` ending at ``end`` (naive UTC, default today 00:00) and write everything under ``out``.
+
+    ``metrics_chunk_days``: instead of ``metrics.om``, write ``metrics/<YYYY-MM-DD>.om``, one OpenMetrics file
+    per that many days (each ends in ``# EOF``), so large simulations can be backfilled one chunk per promtool
+    run with bounded memory (promtool maps and re-parses its whole input per output block)."""
     from neocost.simulate import embeddings, k8s_objects, s3_inventory
     from neocost.simulate.exporters import cadvisor_families, dcgm_families, ksm_families
     from neocost.simulate.openmetrics import OpenMetricsWriter
@@ -71,14 +75,20 @@ def simulate(out: Path, *, days: int = 7, seed: int = 1, scale: str = "small", e
     secs["cluster"] = time.perf_counter() - tic
 
     tic = time.perf_counter()
-    with open(out / "metrics.om", "wb", buffering=1 << 22) as fh:
-        w = OpenMetricsWriter(fh, t0, scrape)
-        for group, fams in (("kube-state-metrics", ksm_families), ("cAdvisor", cadvisor_families),
-                            ("DCGM", dcgm_families), ("inference servers", server_families)):
-            say(f"writing {group} metrics")
-            for fam in fams(cluster):
-                w.write(fam)
-        w.close()
+    groups = (("kube-state-metrics", ksm_families), ("cAdvisor", cadvisor_families), ("DCGM", dcgm_families),
+              ("inference servers", server_families))
+    if metrics_chunk_days is None:
+        with open(out / "metrics.om", "wb", buffering=1 << 22) as fh:
+            w = OpenMetricsWriter(fh, t0, scrape)
+            for group, fams in groups:
+                say(f"writing {group} metrics")
+                for fam in fams(cluster):
+                    w.write(fam)
+            w.close()
+        series, samples = w.series, w.samples
+    else:
+        series, samples = _write_chunks(out / "metrics", cluster, groups, start, t0, n, scrape,
+                                        metrics_chunk_days, say)
     secs["metrics"] = time.perf_counter() - tic
 
     tic = time.perf_counter()
@@ -98,8 +108,37 @@ def simulate(out: Path, *, days: int = 7, seed: int = 1, scale: str = "small", e
     secs["truth"] = time.perf_counter() - tic
 
     return SimSummary(out=out, start=start, end=end, scale=scale, seed=seed, nodes=len(cluster.nodes),
-                      pods=len(cluster.pods), gpus=sum(nd.gpus for nd in cluster.nodes), series=w.series,
-                      samples=w.samples, seconds=secs, totals=truth["totals"])
+                      pods=len(cluster.pods), gpus=sum(nd.gpus for nd in cluster.nodes), series=series,
+                      samples=samples, seconds=secs, totals=truth["totals"])
+
+
+def _write_chunks(folder: Path, cluster, groups, start: datetime, t0: int, n: int, scrape: int,  # type: ignore[no-untyped-def]
+                  chunk_days: int, say: Callable[[str], None]) -> tuple[int, int]:
+    """One OpenMetrics file per ``chunk_days`` (families are generated once and split by interval)."""
+    from neocost.simulate.openmetrics import OpenMetricsWriter
+
+    if chunk_days < 1:
+        raise ValueError("metrics_chunk_days must be at least 1")
+    folder.mkdir(parents=True, exist_ok=True)
+    per = chunk_days * 288
+    bounds = [(lo, min(n, lo + per)) for lo in range(0, n, per)]
+    handles = [open(folder / f"{start + timedelta(minutes=5 * lo):%Y-%m-%d}.om", "wb", buffering=1 << 22)
+               for lo, _ in bounds]
+    writers = [OpenMetricsWriter(fh, t0, scrape) for fh in handles]
+    series = 0
+    try:
+        for group, fams in groups:
+            say(f"writing {group} metrics ({len(bounds)} chunks)")
+            for fam in fams(cluster):
+                series += sum(1 for s in fam.series if s.values.size)
+                for w, iv in zip(writers, bounds):
+                    w.write(fam, intervals=iv)
+        for w in writers:
+            w.close()
+    finally:
+        for fh in handles:
+            fh.close()
+    return series, sum(w.samples for w in writers)
 
 
 def _version() -> str:

@@ -85,17 +85,30 @@ class OpenMetricsWriter:
         self.series = 0
         self.samples = 0
 
-    def write(self, fam: Family, chunk: int = 2_000_000) -> None:
+    def write(self, fam: Family, chunk: int = 2_000_000, intervals: tuple[int, int] | None = None) -> None:
+        """Write a family; ``intervals = (lo, hi)`` keeps only the samples of intervals ``[lo, hi)`` (the
+        counters' values stay cumulative from each series' start, so per-chunk files add up to the whole)."""
         if not fam.series:
             return
-        self.fh.write(f"# HELP {fam.name} {fam.help}\n# TYPE {fam.name} {fam.type}\n".encode())
+        header = f"# HELP {fam.name} {fam.help}\n# TYPE {fam.name} {fam.type}\n".encode()
+        if intervals is None:
+            self.fh.write(header)
+            header = b""
         batch: list[tuple[str, np.ndarray, np.ndarray]] = []
         rows = 0
         for s in fam.series:
             if s.values.size == 0:
                 continue
-            vals = sample_values(s, self.k).ravel()
-            ts = (self.t0 + STEP * (s.start + np.arange(s.values.size))[:, None] + OFFSET
+            a, b = 0, s.values.size
+            if intervals is not None:
+                a, b = max(0, intervals[0] - s.start), min(s.values.size, intervals[1] - s.start)
+                if a >= b:
+                    continue
+                if header:
+                    self.fh.write(header)
+                    header = b""
+            vals = sample_values(s, self.k)[a:b].ravel()
+            ts = (self.t0 + STEP * (s.start + np.arange(a, b))[:, None] + OFFSET
                   + self.scrape * np.arange(self.k)[None, :]).ravel()
             batch.append((s.name + fmt_labels(s.labels), vals, ts))
             rows += vals.size
