@@ -75,7 +75,7 @@ def fetch_shard(client: PromClient, query: Query, shard: Shard, resolution: str)
     with gc_paused():
         result = decode_matrix(body, query.name)
         del body
-        frame = normalize.matrix_to_frame(result, query.labels, shard.step_ms)
+        frame = normalize.matrix_to_frame(result, query.labels, shard.step_ms, query.fold)
         del result
     return normalize.to_rows(query, frame, shard), frame.height, 0
 
@@ -91,7 +91,9 @@ class Collector:
         self.progress = progress or (lambda event: None)
         p = settings.prometheus
         self.step = parse_duration(p.resolution)
-        self.use_ksm = not settings.kubernetes.enabled
+        # ksm metadata also when the Kubernetes API is used: the cost model falls back to it per object for
+        # nodes and pods gone before the API listing (spot interruptions, finished Jobs)
+        self.use_ksm = True
         self.queries = catalog(metadata=self.use_ksm, model_labels=p.model_labels)
 
     def _submit(self, pool: ThreadPoolExecutor, ws: datetime, we: datetime

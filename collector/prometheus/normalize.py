@@ -20,7 +20,7 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
-from collector.prometheus.catalog import DCGM_SENTINEL_ABOVE, Query
+from collector.prometheus.catalog import DCGM_SENTINEL_ABOVE, Query, fold_label
 from collector.prometheus.shards import EPS_MS, Shard
 
 _VAL = itemgetter(1)
@@ -30,12 +30,13 @@ Frames = Mapping[str, pl.DataFrame]
 
 # --- matrix -> frame -------------------------------------------------------------------------------------------
 
-def matrix_to_frame(result: Sequence[dict[str, Any]], labels: Sequence[str] | None, step_ms: int
-                    ) -> pl.DataFrame:
+def matrix_to_frame(result: Sequence[dict[str, Any]], labels: Sequence[str] | None, step_ms: int,
+                    fold: Sequence[str] = ()) -> pl.DataFrame:
     """Columns: one per label ('' when absent; all labels but ``__name__`` when ``labels`` is None),
-    ``sid`` (series index), ``t`` (eval time, ms), ``v`` (float). Call with the cyclic GC paused."""
+    ``sid`` (series index), ``t`` (eval time, ms), ``v`` (float). The labels in ``fold`` take their aliases'
+    values (:func:`catalog.fold_label`). Call with the cyclic GC paused."""
     if labels is None:
-        keys: set[str] = set()
+        keys: set[str] = set(fold)
         for r in result:
             keys.update(r["metric"])
         keys.discard("__name__")
@@ -60,7 +61,8 @@ def matrix_to_frame(result: Sequence[dict[str, Any]], labels: Sequence[str] | No
     del values
     cols: dict[str, Any] = {}
     for lab in labels:
-        per_series = [r["metric"].get(lab, "") for r in result]
+        per_series = ([fold_label(r["metric"], lab) for r in result] if lab in fold
+                      else [r["metric"].get(lab, "") for r in result])
         cols[lab] = pl.Series(lab, per_series, dtype=pl.Utf8).gather(np.repeat(np.arange(n_series), lens)) \
             if total else pl.Series(lab, [], dtype=pl.Utf8)
     cols["sid"] = pl.Series("sid", np.repeat(np.arange(n_series, dtype=np.int32), lens))
