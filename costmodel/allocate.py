@@ -1,6 +1,6 @@
 """Build the cost model for a window: resolve node prices, run the allocation SQL, replace the window's hours.
 
-The allocation is DuckDB SQL over the raw tables (``costmodel/sql/build/NN_*.sql``, run in name order with
+The allocation is DuckDB SQL over the raw tables (``costmodel/sql/alloc/NN_*.sql``, run in name order with
 bound parameters). Everything is computed per interval and rolled up to hours, so building ``[a, c)`` equals
 building ``[a, b)`` and ``[b, c)``; an incremental update rebuilds just the affected hours (delete and insert
 in one transaction).
@@ -26,9 +26,26 @@ from neocost.warehouse import set_watermark, transaction
 
 HOUR = timedelta(hours=1)
 _PARAM = re.compile(r"\$([a-z_]+)")
-# steps that only create temp tables (run outside the write transaction) and those that write
-_TEMP_STEPS = ("00_", "10_", "11_", "12_", "20_", "30_", "40_", "50_", "75_")
+# steps before the prices (metadata versions), temp-table steps (outside the write transaction), and the rest
+_META_STEPS = ("00_", "10_")
+_TEMP_STEPS = ("20_", "30_", "40_", "50_", "75_")
 _WRITE_TABLES = ("mart.cost_hourly", "model.node_hourly", "mart.inference_hourly")
+_TEMP_TABLES = ("cm_pod_v", "cm_ns_v", "cm_node_v", "cm_node_iv", "cm_ctr", "cm_pn", "cm_seg", "cm_eseg", "cm_tags",
+                "cm_na", "cm_ni", "cm_k", "cm_storage")
+# metadata history tables merged per object (10_versions.sql): output, source, keys, content, derived columns
+_TAGS = ("cm_tag(labels, $k_team) AS team, cm_tag(labels, $k_project) AS project, cm_tag(labels, $k_model) AS model, "
+         "cm_tag(labels, $k_env) AS env, cm_tag(labels, $k_cost_center) AS cost_center")
+_VERSIONS = (
+    ("cm_pod_v", "raw.k8s_pod", ("namespace", "pod"), ("node", "owner_kind", "owner_name", "labels"),
+     f"node, {_TAGS}, CASE WHEN owner_kind = 'Job' AND coalesce(owner_name, '') <> '' THEN owner_name "
+     "ELSE coalesce(cm_tag(labels, 'batch_kubernetes_io_job_name'), cm_tag(labels, 'job_name')) END AS job"),
+    ("cm_ns_v", "raw.k8s_namespace", ("namespace",), ("labels",), _TAGS),
+    ("cm_node_v", "raw.k8s_node", ("node",),
+     ("instance_type", "capacity_type", "node_pool", "gpu_product", "gpu_count", "gpu_replicas", "cpu_cores",
+      "memory_bytes", "labels"),
+     f"instance_type, capacity_type, node_pool, gpu_product, gpu_count, gpu_replicas, cpu_cores, memory_bytes, "
+     f"{_TAGS}"),
+)
 
 
 @dataclass
@@ -43,21 +60,36 @@ class BuildResult:
 
 
 def _steps() -> list[tuple[str, str]]:
-    root = resources.files("costmodel") / "sql" / "build"
+    root = resources.files("costmodel") / "sql" / "alloc"
     files = sorted((p for p in root.iterdir() if p.name.endswith(".sql")), key=lambda p: p.name)
-    return [(f.name, f.read_text()) for f in files]
+    out = []
+    for f in files:
+        text = f.read_text()
+        if f.name.startswith("10_"):
+            text = "".join(_versions_sql(text, *spec) for spec in _VERSIONS)
+        out.append((f.name, text))
+    return out
+
+
+def _versions_sql(template: str, out: str, table: str, keys: tuple[str, ...], cols: tuple[str, ...],
+                  select: str) -> str:
+    """Render 10_versions.sql for one metadata table (identifiers are the constants in _VERSIONS)."""
+    def eq(a: str, b: str) -> str:
+        return " AND ".join(f"{a}.{k} = {b}.{k}" for k in keys)
+
+    body = template[template.index("CREATE OR REPLACE"):]
+    return body.format(out=out, table=table, keys=", ".join(keys), cols=", ".join(cols),
+                       a_keys=", ".join(f"a.{k}" for k in keys), ak_eq=eq("a", "k"), vt_eq=eq("v", "t"),
+                       s_keys=", ".join(f"s.{k}" for k in keys), c_cols=", ".join(f"c.{c}" for c in cols),
+                       sc_eq=eq("s", "c"), select=select) + "\n"
 
 
 def _run(con: duckdb.DuckDBPyConnection, name: str, sql: str, params: dict[str, object]) -> None:
-    used = {k: params[k] for k in set(_PARAM.findall(sql)) if k in params}
     try:
-        if name.startswith("00_"):
-            for stmt in (s for s in sql.split(";\n") if s.strip()):
-                con.execute(stmt)
-        else:
-            con.execute(sql, used)
+        for stmt in (s for s in sql.split(";\n") if s.strip()):
+            con.execute(stmt, {k: params[k] for k in set(_PARAM.findall(stmt)) if k in params})
     except duckdb.Error as exc:
-        raise WarehouseError(f"costmodel/sql/build/{name}: {exc}") from exc
+        raise WarehouseError(f"costmodel/sql/alloc/{name}: {exc}") from exc
 
 
 def collected_window(con: duckdb.DuckDBPyConnection, step_seconds: int = 300) -> tuple[datetime, datetime] | None:
@@ -86,7 +118,9 @@ def _slices_per_card(product: str | None) -> int:
 
 def resolve_node_prices(con: duckdb.DuckDBPyConnection, book: pb.PriceBook, start: datetime, end: datetime
                         ) -> tuple[pa.Table, list[str]]:
-    """Unit prices for every node seen in the window; returns the price table and the defaulted nodes."""
+    """Unit prices for every node seen in the window; returns the price table and the defaulted nodes.
+
+    Needs the temp table ``cm_node_v`` (10_versions.sql)."""
     rows = con.execute("""
         WITH nodes AS (
             SELECT DISTINCT node FROM raw.node_capacity WHERE ts >= ? AND ts < ?
@@ -98,13 +132,14 @@ def resolve_node_prices(con: duckdb.DuckDBPyConnection, book: pb.PriceBook, star
                    max(capacity * TRY_CAST(regexp_extract(resource, '^nvidia_com_mig_(\\d+)g', 1) AS DOUBLE))
                        FILTER (WHERE resource LIKE 'nvidia_com_mig_%') AS mig_cap
             FROM raw.node_capacity WHERE ts >= ? AND ts < ? GROUP BY node),
-        facts AS (
-            SELECT * FROM raw.k8s_node
-            QUALIFY row_number() OVER (PARTITION BY node ORDER BY (source = 'api') DESC, valid_from DESC) = 1)
+        facts AS (  -- the node's metadata segment (cm_node_v: API or ksm per node) newest in the window
+            SELECT node, instance_type, capacity_type, node_pool, gpu_product, gpu_count, gpu_replicas,
+                   cpu_cores, memory_bytes FROM cm_node_v
+            QUALIFY row_number() OVER (PARTITION BY node ORDER BY (vf < ? AND vt > ?) DESC, vf DESC) = 1)
         SELECT n.node, f.instance_type, f.capacity_type, f.node_pool, f.gpu_product, f.gpu_count, f.gpu_replicas,
                coalesce(c.cores, f.cpu_cores, 0), coalesce(c.mem, f.memory_bytes, 0), c.gpu_cap, c.mig_cap
         FROM nodes n LEFT JOIN cap c USING (node) LEFT JOIN facts f USING (node) ORDER BY n.node""",
-                       [start, end, start, end, start, end]).fetchall()
+                       [start, end, start, end, start, end, end, start]).fetchall()
     out: dict[str, list[object]] = {k: [] for k in (
         "node", "instance_type", "capacity_type", "node_pool", "gpu_product", "gpus", "gpu_replicas", "mig_slices",
         "gpu_hourly", "cpu_core_hourly", "ram_gib_hourly", "source", "as_of", "defaulted")}
@@ -189,12 +224,24 @@ def _hours(start: datetime, end: datetime) -> list[datetime]:
     return out
 
 
+def prepare_versions(con: duckdb.DuckDBPyConnection, labels: LabelSettings | None = None) -> None:
+    """Create the temp tables cm_pod_v / cm_ns_v / cm_node_v (metadata merged per object, tags extracted)."""
+    params = {f"k_{tag}": sanitize_label_key(key) for tag, key in (labels or LabelSettings()).tag_keys().items()}
+    for name, sql in _steps():
+        if name.startswith(_META_STEPS):
+            _run(con, name, sql, params)
+
+
 def _build_window(con: duckdb.DuckDBPyConnection, settings: CostModelSettings, labels: LabelSettings,
                   book: pb.PriceBook, start: datetime, end: datetime, step_seconds: int) -> tuple[int, list[str]]:
+    steps = _steps()
+    params = _params(settings, labels, book, start, end, step_seconds)
+    for name, sql in steps:
+        if name.startswith(_META_STEPS):
+            _run(con, name, sql, params)
     prices, defaulted = resolve_node_prices(con, book, start, end)
     storage = pa.table({"class": list(book.storage) or ["STANDARD"],
                         "gib_month": [v[0] for v in book.storage.values()] or [0.023]})
-    params = _params(settings, labels, book, start, end, step_seconds)
     con.register("_cm_prices", prices)
     con.register("_cm_storage_prices", storage)
     try:
@@ -203,7 +250,6 @@ def _build_window(con: duckdb.DuckDBPyConnection, settings: CostModelSettings, l
     finally:
         con.unregister("_cm_prices")
         con.unregister("_cm_storage_prices")
-    steps = _steps()
     for name, sql in steps:
         if name.startswith(_TEMP_STEPS):
             _run(con, name, sql, params)
@@ -216,13 +262,13 @@ def _build_window(con: duckdb.DuckDBPyConnection, settings: CostModelSettings, l
         con.execute("INSERT INTO mart.storage_snapshot BY NAME SELECT * EXCLUDE (project, env, cost_center) "
                     "FROM cm_storage")
         for name, sql in steps:
-            if not name.startswith(_TEMP_STEPS):
+            if not name.startswith((*_META_STEPS, *_TEMP_STEPS)):
                 _run(con, name, sql, params)
         set_watermark(con, "costmodel", "", end)
-    n = con.execute("SELECT count(*) FROM mart.cost_hourly WHERE hour >= ? AND hour < ?", [start, end]).fetchone()
-    for t in ("cm_rows", "cm_ctr", "cm_pod_tags", "cm_node_iv"):
+    n = con.execute("SELECT count(*) FROM mart.cost_hourly WHERE hour >= ? AND hour < ?", [start, end]).fetchall()
+    for t in _TEMP_TABLES:
         con.execute(f"DROP TABLE IF EXISTS {t}")
-    return int(n[0]) if n else 0, defaulted
+    return int(n[0][0]) if n else 0, defaulted
 
 
 def load_book(settings: CostModelSettings, extra: tuple[Path, ...] | list[Path] = ()) -> pb.PriceBook:

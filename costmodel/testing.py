@@ -28,9 +28,12 @@ class RawBuilder:
              mig: dict[str, int] | None = None, source: str = "api") -> None:
         self.con.execute(
             "INSERT INTO raw.k8s_node (source, node, instance_type, capacity_type, node_pool, gpu_product, "
-            "gpu_count, gpu_replicas, cpu_cores, memory_bytes, labels, valid_from) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            "gpu_count, gpu_replicas, cpu_cores, memory_bytes, labels, valid_from, valid_to) "
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
             [source, name, instance_type, capacity_type, node_pool, gpu_product, gpus, gpu_replicas, cores,
-             mem_gib * 2**30, labels or {}, self.start])
+             mem_gib * 2**30, labels or {}, self.start + span[0] * self.step,
+             # kube-state-metrics versions end where the node was last seen (never NULL)
+             self.start + span[1] * self.step if source == "ksm" else None])
         caps = {"cpu": cores, "memory": mem_gib * 2**30}
         if gpus and not mig:
             caps["nvidia_com_gpu"] = gpus * gpu_replicas

@@ -198,3 +198,34 @@ def test_ksm_metadata_and_sanitised_label_keys(con: duckdb.DuckDBPyConnection) -
     res = allocate.build(con, book=_book())
     rows = report.cost_table(con, res.start, res.end, ["team", "cost_center"], "usage")
     assert [(x["team"], x["cost_center"]) for x in rows if x["team"] != "__idle__"] == [("api", "cc-1")]
+
+
+def test_metadata_source_chosen_per_object(con: duckdb.DuckDBPyConnection) -> None:
+    r = RawBuilder(con, T0)
+    # a1 is listed by the Kubernetes API: on-demand 1 GPU x 2.00 + 4 x 0.05 + 16 x 0.01 = 2.36 $/h, one hour
+    r.node("a1", cores=4, mem_gib=16, gpus=1, instance_type="t", node_pool="gpu-a")
+    # kube-state-metrics also saw a1 (with a wrong capacity type): the API row wins for a1
+    con.execute("INSERT INTO raw.k8s_node (source, node, instance_type, capacity_type, node_pool, gpu_count, "
+                "labels, valid_from, valid_to) VALUES ('ksm', 'a1', 't', 'spot', 'wrong', 1, MAP {}, ?, ?)",
+                [T0, datetime(2026, 11, 19, 1)])
+    # k1 (spot) was interrupted after 6 of 12 intervals, so only kube-state-metrics knows it:
+    # 1 GPU x 1.00 + 4 x 0.02 + 16 x 0.004 = 1.144 $/h x 0.5 h = 0.572
+    r.node("k1", cores=4, mem_gib=16, gpus=1, instance_type="t", capacity_type="spot", node_pool="gpu-spot",
+           span=(0, 6), source="ksm")
+    full = {"nvidia_com_gpu": 1, "cpu": 4, "memory": 16 * GiB}
+    r.pod("a", "p-api", node="a1", requests=full, labels={"team": "x"})  # 2.36
+    r.pod("b", "p-ksm", node="k1", requests=full, span=(0, 6))  # 0.572; the pod is gone from the API too
+    r.pod_labels("b", "p-ksm", {"team": "y"}, node="k1", at=0, until=6, source="ksm")
+    r.namespace("a", {"project": "pa"})
+    r.namespace("b", {"project": "pb"}, source="ksm")
+    res = allocate.build(con, book=_book())
+    assert res.defaulted_nodes == []
+    t = report.truth_report(con, res.start, res.end)
+    assert t["totals"]["node_cost"] == pytest.approx(2.36 + 0.572)
+    assert t["node_pools"]["gpu-a"]["node_cost"] == pytest.approx(2.36)
+    assert t["node_pools"]["gpu-a"]["capacity_type"] == "on-demand"
+    assert t["node_pools"]["gpu-spot"]["node_cost"] == pytest.approx(0.572)
+    assert t["node_pools"]["gpu-spot"]["capacity_type"] == "spot"
+    assert "__unallocated__" not in t["node_pools"]
+    assert t["cost"]["usage"]["team"] == pytest.approx({"x": 2.36, "y": 0.572, "__idle__": 0.0})
+    assert t["cost"]["usage"]["project"] == pytest.approx({"pa": 2.36, "pb": 0.572, "__idle__": 0.0})

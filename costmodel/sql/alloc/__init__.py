@@ -1,0 +1,1 @@
+"""Allocation steps, run in name order (package data)."""
