@@ -180,7 +180,10 @@ def prometheus(prometheus_for: Callable[[SimRun], services.PrometheusServer],
 
 @pytest.fixture(scope="session")
 def s3_server(sim_small: SimRun, _session_stack: contextlib.ExitStack) -> services.MotoS3Server:
-    """moto S3 over HTTP with sim_small's S3 tree uploaded: ``.endpoint_url``, ``.client()``."""
+    """moto S3 over HTTP with sim_small's S3 tree uploaded: ``.endpoint_url``, ``.client()``.
+
+    Shared by the whole session: add only uniquely named buckets of your own, and never ``reset()`` it.
+    """
     server = _session_stack.enter_context(services.MotoS3Server())
     services.upload_tree(server.client(), sim_small.dir / "s3")
     return server
