@@ -171,14 +171,24 @@ def run_demo(settings: Settings, *, days: int, seed: int, scale: str, workdir: P
     return DemoResult(start, end, truth, report, hints, seconds)
 
 
-def _run_drift(settings: Settings, con: Any, sim_dir: Path, console: Console, seconds: dict[str, float]) -> Any:
+def _run_drift(settings: Settings, con: Any, sim_dir: Path, console: Console, seconds: dict[str, float]
+               ) -> dict[str, Any]:
+    """Score the simulator's embeddings; return the truth-shaped ``drift`` section (onset per model)."""
     from drift.job import run_drift
 
     run = settings.model_copy(deep=True)
     run.drift.embeddings = str(sim_dir / "embeddings")
-    with _step(console, seconds, "drift", "scoring embedding drift per model"):
+    with _step(console, seconds, "drift", "scoring embedding drift per model and segment"):
         result = run_drift(run, con)
-    return result.status_json() if hasattr(result, "status_json") else None
+        for issue in result.issues:
+            console.print(f"  [yellow]skipped:[/] {issue}")
+    models: dict[str, dict[str, Any]] = {}
+    for row in result.status_json():
+        onset = row.get("onset")
+        cur = models.setdefault(row["model"], {"onset": None, "state": row.get("state")})
+        if onset and (cur["onset"] is None or onset < cur["onset"]):
+            cur["onset"], cur["state"] = onset, row.get("state")
+    return {"window": settings.drift.window, "models": models}
 
 
 @click.command()
@@ -207,6 +217,8 @@ def demo(state: CliState, days: int, seed: int, scale: str, workdir: Path, end: 
     from neocost.timeutil import parse_time
 
     console = Console(stderr=as_json)
+    if not console.is_terminal:  # piped or logged: wide enough that the tables do not wrap
+        console = Console(stderr=as_json, width=160)
     settings = state.settings()
     end_t = parse_time(end) if end else None
     workdir.mkdir(parents=True, exist_ok=True)

@@ -83,6 +83,16 @@ def render(console: Console, report: dict[str, Any], truth: dict[str, Any], hint
             t.add_row(h.kind, h.target, _money(h.dollars), _money(h.dollars_per_30d), h.detail)
         console.print(t)
 
+    drift, tdrift = report.get("drift") or {}, truth.get("drift") or {}
+    if drift.get("models"):
+        t = _table(f"Embedding drift ({drift.get('window')} windows)", ["model", "state", "detected onset",
+                                                                          "true onset"])
+        for name in sorted(set(drift["models"]) | set(tdrift.get("models", {}))):
+            m = drift["models"].get(name, {})
+            t.add_row(name, str(m.get("state") or "—"), str(m.get("onset") or "none"),
+                      str(_get(tdrift, "models", name, "onset") or "none"))
+        console.print(t)
+
     render_comparison(console, report, truth)
 
 
