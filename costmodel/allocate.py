@@ -28,10 +28,10 @@ HOUR = timedelta(hours=1)
 _PARAM = re.compile(r"\$([a-z_]+)")
 # steps before the prices (metadata versions), temp-table steps (outside the write transaction), and the rest
 _META_STEPS = ("00_", "10_")
-_TEMP_STEPS = ("20_", "30_", "40_", "50_", "75_")
+_TEMP_STEPS = ("20_", "25_", "30_", "40_", "50_", "75_")
 _WRITE_TABLES = ("mart.cost_hourly", "model.node_hourly", "mart.inference_hourly")
-_TEMP_TABLES = ("cm_pod_v", "cm_ns_v", "cm_node_v", "cm_node_iv", "cm_ctr", "cm_pn", "cm_seg", "cm_eseg", "cm_tags",
-                "cm_na", "cm_ni", "cm_k", "cm_storage")
+_TEMP_TABLES = ("cm_pod_v", "cm_ns_v", "cm_node_v", "cm_node_iv", "cm_pdim", "cm_cdim", "cm_ctr", "cm_pn", "cm_seg",
+                "cm_eseg", "cm_tags", "cm_na", "cm_ni", "cm_k", "cm_storage")
 # metadata history tables merged per object (10_versions.sql): output, source, keys, content, derived columns
 _TAGS = ("cm_tag(labels, $k_team) AS team, cm_tag(labels, $k_project) AS project, cm_tag(labels, $k_model) AS model, "
          "cm_tag(labels, $k_env) AS env, cm_tag(labels, $k_cost_center) AS cost_center")
@@ -245,7 +245,8 @@ def _build_window(con: duckdb.DuckDBPyConnection, settings: CostModelSettings, l
     con.register("_cm_prices", prices)
     con.register("_cm_storage_prices", storage)
     try:
-        con.execute("CREATE OR REPLACE TEMP TABLE cm_price AS SELECT * FROM _cm_prices")
+        con.execute("CREATE OR REPLACE TEMP TABLE cm_price AS "
+                    "SELECT row_number() OVER (ORDER BY node)::INTEGER AS nid, * FROM _cm_prices")
         con.execute("CREATE OR REPLACE TEMP TABLE cm_storage_price AS SELECT * FROM _cm_storage_prices")
     finally:
         con.unregister("_cm_prices")
@@ -257,7 +258,8 @@ def _build_window(con: duckdb.DuckDBPyConnection, settings: CostModelSettings, l
         for table in _WRITE_TABLES:
             con.execute(f"DELETE FROM {table} WHERE hour >= ? AND hour < ?", [start, end])
         con.execute("DELETE FROM model.node_price WHERE node IN (SELECT node FROM cm_price)")
-        con.execute("INSERT INTO model.node_price BY NAME SELECT *, now()::TIMESTAMP AS updated_at FROM cm_price")
+        con.execute("INSERT INTO model.node_price BY NAME "
+                    "SELECT * EXCLUDE (nid), now()::TIMESTAMP AS updated_at FROM cm_price")
         con.execute("DELETE FROM mart.storage_snapshot")
         con.execute("INSERT INTO mart.storage_snapshot BY NAME SELECT * EXCLUDE (project, env, cost_center) "
                     "FROM cm_storage")

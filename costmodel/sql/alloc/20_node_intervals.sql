@@ -8,7 +8,7 @@ WITH cap AS (
     WHERE ts >= $start AND ts < $end
     GROUP BY ts, node
 )
-SELECT cap.ts, cap.node,
+SELECT cap.ts, p.nid, cap.node,
        p.gpus * $dt AS gpu_hours_capacity,
        p.gpus * p.gpu_hourly * $dt AS gpu_cost,
        coalesce(cap.cores, 0) * p.cpu_core_hourly * $dt AS cpu_cost,

@@ -6,17 +6,17 @@
 --   shared cost, shared pod      = -sg * o                   (sg = 1 when the shared cost is spread)
 --   shared cost, tenant          = sw * o + sn               (weighted: sw = S/W; even: sn = S/N)
 CREATE OR REPLACE TEMP TABLE cm_na AS
-SELECT ts, node,
+SELECT ts, nid,
        sum(gpu_cost) AS a_gpu, sum(cpu_cost) AS a_cpu, sum(ram_cost) AS a_ram, sum(gpu_hours) AS a_gh,
        sum(gpu_cost) FILTER (WHERE is_shared) AS s_gpu, sum(cpu_cost) FILTER (WHERE is_shared) AS s_cpu,
        sum(ram_cost) FILTER (WHERE is_shared) AS s_ram,
        count(*) AS n, count(*) FILTER (WHERE is_shared) AS n_s
-FROM cm_ctr GROUP BY ts, node;
+FROM cm_ctr GROUP BY ts, nid;
 
 CREATE OR REPLACE TEMP TABLE cm_ni AS
-SELECT n.ts, n.node, greatest(n.gpu_cost - coalesce(a.a_gpu, 0), 0) AS i_gpu,
+SELECT n.ts, n.nid, greatest(n.gpu_cost - coalesce(a.a_gpu, 0), 0) AS i_gpu,
        greatest(n.cpu_cost - coalesce(a.a_cpu, 0), 0) AS i_cpu, greatest(n.ram_cost - coalesce(a.a_ram, 0), 0) AS i_ram
-FROM cm_node_iv n LEFT JOIN cm_na a USING (ts, node);
+FROM cm_node_iv n LEFT JOIN cm_na a USING (ts, nid);
 
 CREATE OR REPLACE TEMP TABLE cm_k AS
 WITH i AS (
@@ -28,7 +28,8 @@ WITH i AS (
     FROM cm_na GROUP BY ts
 ), e AS (
     SELECT ts, sum(coalesce(tx_bytes, 0)) / 1073741824.0 * $egress_gib AS se
-    FROM raw.pod_network WHERE ts >= $start AND ts < $end AND list_contains($shared::VARCHAR[], namespace)
+    FROM raw.pod_network
+    WHERE ts >= $start AND ts < $end AND list_contains($shared::VARCHAR[], namespace)
     GROUP BY ts
 ), f AS (
     SELECT coalesce(i.ts, a.ts, e.ts) AS ts, coalesce(i.ig, 0) AS ig, coalesce(i.ic, 0) AS ic,

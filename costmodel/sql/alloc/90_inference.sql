@@ -11,7 +11,8 @@ SELECT date_trunc('hour', i.ts) AS hour, i.server, i.namespace, i.pod, i.model A
        sum(i.cached_tokens) AS cached_tokens,
        sum(i.prefill_seconds) AS prefill_seconds, sum(i.decode_seconds) AS decode_seconds
 FROM raw.inference i
-LEFT JOIN cm_eseg s ON s.namespace = i.namespace AND s.pod = i.pod AND i.ts >= s.vf AND i.ts < s.vt
+LEFT JOIN cm_pdim d ON d.namespace = i.namespace AND d.pod = i.pod
+LEFT JOIN cm_eseg s ON s.pid = d.pid AND i.ts >= s.vf AND i.ts < s.vt
 LEFT JOIN cm_tags t ON t.tid = s.tid
 WHERE i.ts >= $start AND i.ts < $end
 GROUP BY ALL;
