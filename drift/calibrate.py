@@ -38,6 +38,8 @@ class Reference:
     test_cos: np.ndarray        # per-row cosine of the test split to ``direction``
     fmap: scores.FourierMap
     test_features: np.ndarray
+    pool: np.ndarray            # the whole reference sample (fit + test): the reference side of the permutation
+    pool_features: np.ndarray   # tests, which are translation invariant and so need no disjoint centring split
     null: dict[str, np.ndarray] = field(default_factory=dict)  # method -> null effects / √(2/h)
     null_size: int = 0
     label: str = ""
@@ -74,7 +76,8 @@ def fit_reference(sample: np.ndarray, n: int, s1: np.ndarray, *, test_rows: int 
     fmap = scores.fourier_map(sample.shape[1], sigma, features, seed)
     ref = Reference(n=n, s1=np.asarray(s1, dtype=np.float64), centre=centre.astype(np.float32),
                     direction=direction, test=test, test_cos=test @ direction, fmap=fmap,
-                    test_features=fmap(test), label=label)
+                    test_features=fmap(test), pool=np.ascontiguousarray(sample, dtype=np.float32),
+                    pool_features=fmap(np.asarray(sample, dtype=np.float32)), label=label)
     h = len(test) // 2 if null_size is None else min(null_size, len(test) // 2)
     ref.null, ref.null_size = null_effects(ref, h, trials, seed + 1), h
     return ref

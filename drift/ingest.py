@@ -199,13 +199,18 @@ def load_window(con: duckdb.DuckDBPyConnection, model: str, segment: str, start:
                          None if s2 is None else np.asarray(s2).reshape(dim, dim), sample, keys)
 
 
+# The model-level series: every segment of a model pooled (sums add, bottom-k samples merge).
+POOLED = "__all__"
+
+
 def load_sample(con: duckdb.DuckDBPyConnection, model: str, segment: str, start: datetime, end: datetime,
                 limit: int | None) -> tuple[np.ndarray, np.ndarray]:
     """The bottom-``limit`` rows (smallest keys) of the samples of the windows in ``[start, end)``: a uniform
     sample of the whole period, because each window kept its own smallest keys."""
-    sql = ("SELECT sample_key, embedding FROM stg.embedding_sample WHERE model = ? AND segment = ? "
-           "AND window_start >= ? AND window_start < ? ORDER BY sample_key")
-    args: list[Any] = [model, segment, start, end]
+    pooled = segment == POOLED  # all segments: the k smallest keys of the union are a uniform pooled sample
+    sql = ("SELECT sample_key, embedding FROM stg.embedding_sample WHERE model = ? "
+           + ("" if pooled else "AND segment = ? ") + "AND window_start >= ? AND window_start < ? ORDER BY sample_key")
+    args: list[Any] = [model, start, end] if pooled else [model, segment, start, end]
     if limit is not None:
         sql += " LIMIT ?"
         args.append(limit)

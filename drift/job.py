@@ -22,7 +22,7 @@ import orjson
 
 from drift.calibrate import Reference, fit_reference
 from drift.decision import Rule, Score, apply_persistence, make_scores, score_window
-from drift.ingest import RunResult, ingest, load_sample, rule_from
+from drift.ingest import POOLED, RunResult, ingest, load_sample, rule_from
 from drift.summaries import window_seed
 from neocost import warehouse
 from neocost.errors import DriftInputError
@@ -59,16 +59,41 @@ def run_drift(settings: Settings, con: duckdb.DuckDBPyConnection) -> RunResult:
 
 
 def _series(con: duckdb.DuckDBPyConnection, model: str | None) -> list[tuple[str, str]]:
+    """Every (model, segment), plus (model, ``__all__``) for a model with several segments: the pooled series is
+    what the headline status needs, and it sees all of a model's rows per window (onsets found sooner)."""
     sql = "SELECT DISTINCT model, segment FROM stg.embedding_window"
     rows = con.execute(sql + (" WHERE model = ?" if model else "") + " ORDER BY 1, 2",
                        [model] if model else []).fetchall()
-    return [(r[0], r[1]) for r in rows]
+    out: list[tuple[str, str]] = []
+    for i, (m, seg) in enumerate(rows):
+        out.append((m, seg))
+        last = i + 1 == len(rows) or rows[i + 1][0] != m
+        if last and sum(r[0] == m for r in rows) > 1:
+            out.append((m, POOLED))
+    return out
+
+
+def _windows(con: duckdb.DuckDBPyConnection, model: str, segment: str) -> list[tuple[Any, Any, int, np.ndarray]]:
+    """(window_start, window_end, n, s1) in time order; the pooled series adds the segments' sums per window."""
+    if segment != POOLED:
+        rows = con.execute("SELECT window_start, window_end, n, s1 FROM stg.embedding_window WHERE model = ? AND "
+                           "segment = ? ORDER BY window_start", [model, segment]).fetchall()
+        return [(ws, we, int(n), np.asarray(s1)) for ws, we, n, s1 in rows]
+    merged: dict[Any, tuple[Any, Any, int, np.ndarray]] = {}
+    for ws, we, n, s1 in con.execute("SELECT window_start, window_end, n, s1 FROM stg.embedding_window "
+                                     "WHERE model = ? ORDER BY window_start, segment", [model]).fetchall():
+        prev = merged.get(ws)
+        v = np.asarray(s1)
+        merged[ws] = (ws, we, int(n), v) if prev is None else (ws, max(we, prev[1]), prev[2] + int(n), prev[3] + v)
+    return list(merged.values())
 
 
 def _period_sums(con: duckdb.DuckDBPyConnection, model: str, segment: str, start: datetime, end: datetime
                  ) -> tuple[int, np.ndarray | None]:
-    rows = con.execute("SELECT n, s1 FROM stg.embedding_window WHERE model = ? AND segment = ? "
-                       "AND window_start >= ? AND window_start < ?", [model, segment, start, end]).fetchall()
+    pooled = segment == POOLED
+    rows = con.execute("SELECT n, s1 FROM stg.embedding_window WHERE model = ? " + ("" if pooled else "AND segment = ? ")
+                       + "AND window_start >= ? AND window_start < ?",
+                       [model, start, end] if pooled else [model, segment, start, end]).fetchall()
     if not rows:
         return 0, None
     return int(sum(r[0] for r in rows)), np.sum([np.asarray(r[1]) for r in rows], axis=0)
@@ -113,15 +138,14 @@ def build_reference(con: duckdb.DuckDBPyConnection, drift: DriftSettings, model:
 def score(con: duckdb.DuckDBPyConnection, drift: DriftSettings, *, model: str | None = None,
           start: datetime | None = None, end: datetime | None = None, result: RunResult | None = None
           ) -> RunResult:
-    """Score every window after its reference, for every (model, segment); S = pairs with a window scored."""
+    """Score every window after its reference, for every (model, segment) and pooled (model, ``__all__``);
+    S (Bonferroni) = the series with a window scored, pooled ones included."""
     result = result or RunResult(run_id=uuid.uuid4().hex)
     rule = rule_from(drift)
     pending: dict[tuple[str, str], list[tuple[Any, ...]]] = {}
     refs: dict[tuple[str, str, datetime, datetime], Reference | str] = {}
     for m, seg in _series(con, model):
-        windows = con.execute(
-            "SELECT window_start, window_end, n, s1 FROM stg.embedding_window WHERE model = ? AND segment = ? "
-            "ORDER BY window_start", [m, seg]).fetchall()
+        windows = _windows(con, m, seg)
         first = windows[0][0]
         for ws, we, n, s1 in windows:
             if (start and ws < start) or (end and ws >= end):

@@ -84,32 +84,105 @@ def selection_matrix(n_cur: int, n_ref: int, permutations: int, seed: int = 0) -
     return w
 
 
-def permutation_mean_test(cur: np.ndarray, ref: np.ndarray, permutations: int, seed: int = 0
-                          ) -> tuple[float, float, str, np.ndarray]:
-    """Two-sample test of equal means: statistic ‖mean(cur) − mean(ref)‖², pooled permutation null.
+# Batch ends of the sequential permutation test: most null windows stop after the first batch (Besag–Clifford),
+# windows far in the tail after the second; only borderline ones use all B permutations.
+BATCHES = (49, 99, 199, 999)
 
-    Returns (statistic, p, p_method, permuted statistics). ``p = (k + 1)/(B + 1)`` (Phipson & Smyth); when no
-    permutation reaches the observed value the tail beyond 1/(B + 1) is read from a gamma fitted to the
-    permutation statistics (moment matching, as TorchDrift does), so a Bonferroni-corrected α below 1/(B + 1)
-    stays reachable. Cost: one (B × N) @ (N × d) GEMM.
-    """
+
+@dataclass(frozen=True)
+class PermutationResult:
+    statistic: float
+    p_value: float
+    p_method: str
+    permutations: int   # permutations actually evaluated
+
+
+def _centred_sums(cur: np.ndarray, ref: np.ndarray) -> tuple[np.ndarray, float, float]:
+    """Pooled rows centred on the pooled mean (float32) and the observed ‖mean(cur) − mean(ref)‖²."""
     n, m = len(cur), len(ref)
     pooled = np.concatenate([cur, ref]).astype(np.float32, copy=False)
     pooled = pooled - pooled.mean(axis=0, dtype=np.float64).astype(np.float32)
     # With pooled sums at zero, sum(ref) = −sum(cur): the mean difference is sum(cur)·(1/n + 1/m).
     scale = (1.0 / n + 1.0 / m) ** 2
-    observed = float(np.square(pooled[:n].sum(axis=0, dtype=np.float64)).sum() * scale)
+    return pooled, float(np.square(pooled[:n].sum(axis=0, dtype=np.float64)).sum() * scale), scale
+
+
+def _gamma_tail(observed: float, perm: np.ndarray) -> float:
+    mean, var = float(perm.mean()), float(perm.var())
+    if var <= 0 or mean <= 0:
+        return 1.0
+    return float(stats.gamma.sf(observed, mean * mean / var, scale=var / mean))
+
+
+def permutation_tests(blocks: list[tuple[np.ndarray, np.ndarray]], permutations: int, *, seed: int = 0,
+                      alpha: float | None = None, h: int = 10, min_tail: int = 99) -> list[PermutationResult]:
+    """Equal-means tests (statistic ‖mean(cur) − mean(ref)‖²) for several feature maps of the *same* rows, on one
+    shared set of relabelings: each batch is one GEMM of a b × N 0/1 selection matrix with the pooled, centred
+    blocks side by side (the centroid test's rows and the RFF features together).
+
+    Sequential, per statistic, on batches ending at :data:`BATCHES` (capped at ``permutations`` = B):
+
+    - Besag–Clifford (1991): stop at the ``h``-th permuted statistic ≥ the observed one, after L relabelings,
+      with ``p = h/L``; a statistic that never reaches h exceedances gets ``p = (k+1)/(B+1)`` (Phipson & Smyth).
+      Both are valid p-values. Null windows typically stop after 49 relabelings.
+    - Far in the tail: after ≥ ``min_tail`` relabelings with none reaching the observed value, when a gamma
+      fitted to the permuted statistics (moment matching, as TorchDrift) puts the observed value below
+      ``alpha``/10, stop: more relabelings would only confirm k = 0. Whenever k = 0 the reported p is the
+      smaller of 1/(L+1) and the gamma tail (``p_method = permutation+gamma_tail``), so a Bonferroni-corrected
+      α below 1/(B+1) stays reachable.
+    """
+    if not blocks:
+        return []
+    n, m = len(blocks[0][0]), len(blocks[0][1])
+    parts, observed, scale, cols = [], [], 1.0, [0]
+    for cur, ref in blocks:
+        if len(cur) != n or len(ref) != m:
+            raise ValueError("permutation_tests: every block must hold the same rows (same n and m)")
+        pooled, obs, scale = _centred_sums(cur, ref)
+        parts.append(pooled)
+        observed.append(obs)
+        cols.append(cols[-1] + pooled.shape[1])
+    pooled = parts[0] if len(parts) == 1 else np.ascontiguousarray(np.concatenate(parts, axis=1))
     sel = selection_matrix(n, m, permutations, seed)
-    perm = np.square(sel @ pooled, dtype=np.float32).sum(axis=1, dtype=np.float64) * scale
-    k = int(np.count_nonzero(perm >= observed))
-    p = (k + 1) / (permutations + 1)
-    if k == 0:
-        mean, var = float(perm.mean()), float(perm.var())
-        if var > 0 and mean > 0:
-            shape, theta = mean * mean / var, var / mean
-            tail = float(stats.gamma.sf(observed, shape, scale=theta))
-            return observed, max(min(p, tail), 1e-300), "permutation+gamma_tail", perm
-    return observed, p, "permutation", perm
+    stats_: list[list[np.ndarray]] = [[] for _ in blocks]
+    done: list[PermutationResult | None] = [None] * len(blocks)
+    lo = 0
+    for end in [b for b in BATCHES if b < permutations] + [permutations]:
+        active = [i for i, d in enumerate(done) if d is None]
+        if not active:
+            break
+        proj = sel[lo:end] @ pooled
+        for i in active:
+            perm = np.square(proj[:, cols[i]:cols[i + 1]], dtype=np.float32).sum(axis=1, dtype=np.float64) * scale
+            stats_[i].append(perm)
+            allp = np.concatenate(stats_[i])
+            hits = np.flatnonzero(allp >= observed[i])
+            if len(hits) >= h:  # Besag–Clifford: stop at the h-th exceedance
+                done[i] = PermutationResult(observed[i], h / (int(hits[h - 1]) + 1), "permutation_sequential",
+                                            int(hits[h - 1]) + 1)
+            elif len(hits) == 0 and alpha is not None and end >= min_tail and end < permutations \
+                    and _gamma_tail(observed[i], allp) < alpha / 10:
+                done[i] = PermutationResult(observed[i], max(min(1 / (end + 1), _gamma_tail(observed[i], allp)),
+                                                             1e-300), "permutation+gamma_tail", end)
+        lo = end
+    for i, d in enumerate(done):
+        if d is None:
+            allp = np.concatenate(stats_[i])
+            k = int(np.count_nonzero(allp >= observed[i]))
+            if k == 0:
+                tail = _gamma_tail(observed[i], allp)
+                done[i] = PermutationResult(observed[i], max(min(1 / (len(allp) + 1), tail), 1e-300),
+                                            "permutation+gamma_tail", len(allp))
+            else:
+                done[i] = PermutationResult(observed[i], (k + 1) / (len(allp) + 1), "permutation", len(allp))
+    return [d for d in done if d is not None]
+
+
+def permutation_mean_test(cur: np.ndarray, ref: np.ndarray, permutations: int, seed: int = 0,
+                          alpha: float | None = None) -> tuple[float, float, str]:
+    """One equal-means permutation test (see :func:`permutation_tests`): (statistic, p, p_method)."""
+    r = permutation_tests([(cur, ref)], permutations, seed=seed, alpha=alpha)[0]
+    return r.statistic, r.p_value, r.p_method
 
 
 # ---- per-sample cosine to the reference centroid ---------------------------------------------------------------
@@ -172,18 +245,25 @@ def mmd2_unbiased_features(fa: np.ndarray, fb: np.ndarray) -> float:
     """Unbiased MMD² for the linear kernel on feature rows (self-pairs excluded), O(n·D)."""
     n, m = len(fa), len(fb)
     sa, sb = fa.sum(axis=0, dtype=np.float64), fb.sum(axis=0, dtype=np.float64)
-    qa, qb = float(np.square(fa, dtype=np.float64).sum()), float(np.square(fb, dtype=np.float64).sum())
+    qa, qb = float(np.einsum("ij,ij->", fa, fa)), float(np.einsum("ij,ij->", fb, fb))
     return float((sa @ sa - qa) / (n * (n - 1)) + (sb @ sb - qb) / (m * (m - 1)) - 2.0 * (sa @ sb) / (n * m))
 
 
+def mmd_rff_effect(fc: np.ndarray, ref_features: np.ndarray, fmap: FourierMap, perm: PermutationResult
+                   ) -> TestResult:
+    """RFF-MMD result from the current window's features and its (shared) permutation test."""
+    mmd2 = mmd2_unbiased_features(fc, ref_features)
+    return TestResult("mmd_rff", mmd2, perm.p_value, float(np.sqrt(max(mmd2, 0.0))), perm.p_method,
+                      {"sigma": fmap.sigma, "features": float(fmap.omega.shape[1]),
+                       "permutations": float(perm.permutations)})
+
+
 def mmd_rff_test(cur: np.ndarray, ref_features: np.ndarray, fmap: FourierMap, permutations: int,
-                 seed: int = 0) -> TestResult:
+                 seed: int = 0, alpha: float | None = None) -> TestResult:
     """Random-Fourier-feature MMD with a pooled permutation p-value; effect = √max(MMD²_u, 0)."""
     fc = fmap(cur)
-    mmd2 = mmd2_unbiased_features(fc, ref_features)
-    stat, p, how, _ = permutation_mean_test(fc, ref_features, permutations, seed)
-    return TestResult("mmd_rff", mmd2, p, float(np.sqrt(max(mmd2, 0.0))), how,
-                      {"sigma": fmap.sigma, "features": float(fmap.omega.shape[1])})
+    perm = permutation_tests([(fc, ref_features)], permutations, seed=seed, alpha=alpha)[0]
+    return mmd_rff_effect(fc, ref_features, fmap, perm)
 
 
 def mmd_exact(cur: np.ndarray, ref: np.ndarray, permutations: int = 199, max_rows: int = 1000,

@@ -112,11 +112,39 @@ def test_centroid_shift_from_sums_matches_rows_and_ignores_the_cone() -> None:
     assert r.effect > 0.03                                                 # ...the centred shift does
 
 
+def _permuted(a: np.ndarray, b: np.ndarray, permutations: int, seed: int) -> tuple[float, np.ndarray]:
+    """The observed and permuted ‖mean difference‖² recomputed the slow way, from the shared selection rows."""
+    pooled = np.concatenate([a, b]).astype(np.float64)
+    sel = scores.selection_matrix(len(a), len(b), permutations, seed).astype(bool)
+    diff = [pooled[s].mean(0) - pooled[~s].mean(0) for s in sel]
+    return float(np.sum((a.mean(0) - b.mean(0)) ** 2)), np.square(diff).sum(1)
+
+
 def test_permutation_p_value_is_k_plus_one_over_b_plus_one() -> None:
     a, b = SPACE.sample(300, seed=3), SPACE.sample(300, seed=4)
-    stat, p, how, perm = scores.permutation_mean_test(a, b, 99, seed=1)
-    k = int(np.count_nonzero(perm >= stat))
-    assert how == "permutation" and p == (k + 1) / 100 and p >= 0.01
+    r = scores.permutation_tests([(a, b)], 99, seed=1, h=10**9)[0]   # sequential stopping off
+    obs, perm = _permuted(a, b, 99, 1)
+    k = int(np.count_nonzero(perm >= obs))
+    assert r.statistic == pytest.approx(obs, rel=1e-4)
+    assert r.p_method == "permutation" and r.p_value == (k + 1) / 100 and r.p_value >= 0.01
+
+
+def test_sequential_p_value_stops_at_the_h_th_exceedance() -> None:
+    """Besag–Clifford: a null window stops early with p = h/L, L = position of the h-th exceedance."""
+    a, b = SPACE.sample(300, seed=3), SPACE.sample(300, seed=4)
+    r = scores.permutation_tests([(a, b)], 999, seed=1, h=10)[0]
+    obs, perm = _permuted(a, b, 999, 1)
+    hits = np.flatnonzero(perm >= obs * (1 - 1e-6))
+    assert r.p_method == "permutation_sequential" and r.permutations < 999
+    assert r.permutations == hits[9] + 1 and r.p_value == pytest.approx(10 / (hits[9] + 1))
+    # a window far in the tail stops after ≥ 99 relabelings and reads its p from the gamma tail
+    c = SPACE.sample(300, seed=5, new_topic_share=0.5)
+    far = scores.permutation_tests([(c, b)], 999, seed=1, alpha=0.05)[0]
+    assert far.p_method == "permutation+gamma_tail" and far.permutations == 99 and far.p_value < 0.005
+    # statistics that share the relabelings get the same answers as when tested alone
+    f = scores.fourier_map(a.shape[1], 1.0, 64)
+    both = scores.permutation_tests([(a, b), (f(a), f(b))], 999, seed=1)
+    assert both[0] == r and both[1] == scores.permutation_tests([(f(a), f(b))], 999, seed=1)[0]
 
 
 def test_exact_mmd_refuses_quadratic_memory() -> None:
@@ -133,22 +161,29 @@ def test_job_detects_the_injected_onset_and_not_the_stable_model(tmp_path: Path)
     con = warehouse.connect(":memory:")
     s = settings(tmp_path)
     result = job.run(con, s.drift, s.s3)
-    assert result.issues == [] and result.series == 4 and result.windows == 48
+    # 2 models × (2 segments + the pooled __all__ series): S = 6
+    assert result.issues == [] and result.series == 6 and result.windows == 48
     status = {(r["model"], r["segment"]): r for r in job.status(con)}
-    assert len(status) == 4
-    for seg in ("chat", "search"):
+    assert len(status) == 6
+    for seg in ("chat", "search", "__all__"):
         assert status[("llama", seg)]["state"] == "drift"
         assert status[("llama", seg)]["onset"] == T0 + timedelta(hours=8)
         assert status[("bge", seg)]["state"] == "no_drift" and status[("bge", seg)]["onset"] is None
     rows = con.execute("SELECT p_value, effect, floor, alpha_corrected, state, tests FROM model.drift_score "
                        "WHERE model = 'llama' AND segment = 'chat' AND is_primary ORDER BY window_start").fetchall()
-    assert len(rows) == 8 and all(r[3] == pytest.approx(0.05 / 4) and r[5] == 4 for r in rows)
+    assert len(rows) == 8 and all(r[3] == pytest.approx(0.05 / 6) and r[5] == 6 for r in rows)
     assert [r[4] for r in rows][3:6] == ["no_drift", "pending", "drift"]
     mart = con.execute("SELECT count(*), sum(drifted) FROM mart.embedding_drift").fetchone()
-    assert mart == (32, 3 * 2)  # windows 9, 10, 11 of both llama segments
+    assert mart == (48, 3 * 3)  # windows 9, 10, 11 of both llama segments and of llama's pooled series
+    # the pooled series' windows hold every segment's rows (sums add exactly)
+    pooled = con.execute("SELECT sum(n) FROM model.drift_score WHERE model = 'llama' AND segment = '__all__' "
+                         "AND is_primary").fetchone()[0]
+    parts = con.execute("SELECT sum(n) FROM model.drift_score WHERE model = 'llama' AND segment <> '__all__' "
+                        "AND is_primary").fetchone()[0]
+    assert pooled == parts > 0
     again = job.run(con, s.drift, s.s3)  # idempotent: same rows, same decisions
     assert again.windows == 48
-    assert con.execute("SELECT count(*) FROM model.drift_score").fetchone()[0] == 32 * 3
+    assert con.execute("SELECT count(*) FROM model.drift_score").fetchone()[0] == 48 * 3
 
 
 def test_bad_input_is_reported_and_skipped(tmp_path: Path) -> None:
