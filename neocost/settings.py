@@ -130,7 +130,7 @@ class DriftSettings(_Section):
     window: str = Field("1h", description="Window length (a PromQL-style duration).")
     alpha: float = Field(0.05, gt=0, lt=1, description="Family-wise false-alarm rate per window.")
     persistence: int = Field(2, ge=1, description="Consecutive windows that must agree before drift is declared.")
-    floor_quantile: float = Field(0.99, gt=0.5, lt=1, description="Quantile of reference-vs-reference effects "
+    floor_quantile: float = Field(0.95, gt=0.5, lt=1, description="Quantile of reference-vs-reference effects "
                                   "that an effect must exceed.")
     min_rows: int = Field(50, ge=10, description="Windows with fewer rows are 'insufficient data'.")
     permutations: int = Field(999, ge=19, description="Permutations for p-values (p = (k+1)/(B+1)).")
