@@ -8,6 +8,7 @@ in one transaction).
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from dataclasses import dataclass, field
@@ -25,12 +26,14 @@ from neocost.settings import CostModelSettings, LabelSettings
 from neocost.warehouse import set_watermark, transaction
 
 HOUR = timedelta(hours=1)
+CHUNK_ROWS = 4_000_000  # request rows per build chunk: smaller hash tables, ~1 GB of intermediate state
 _PARAM = re.compile(r"\$([a-z_]+)")
 # steps before the prices (metadata versions), temp-table steps (outside the write transaction), and the rest
 _META_STEPS = ("00_", "10_")
 _TEMP_STEPS = ("20_", "25_", "30_", "40_", "50_", "75_")
 _WRITE_TABLES = ("mart.cost_hourly", "model.node_hourly", "mart.inference_hourly")
-_TEMP_TABLES = ("cm_pod_v", "cm_ns_v", "cm_node_v", "cm_node_iv", "cm_pdim", "cm_cdim", "cm_ctr", "cm_pn", "cm_seg",
+_VERSION_TABLES = ("cm_pod_v", "cm_ns_v", "cm_node_v")
+_TEMP_TABLES = ("cm_node_iv", "cm_pdim", "cm_cdim", "cm_ctr", "cm_pn", "cm_seg",
                 "cm_eseg", "cm_tags", "cm_na", "cm_ni", "cm_k", "cm_storage")
 # metadata history tables merged per object (10_versions.sql): output, source, keys, content, derived columns
 _TAGS = ("cm_tag(labels, $k_team) AS team, cm_tag(labels, $k_project) AS project, cm_tag(labels, $k_model) AS model, "
@@ -184,10 +187,11 @@ def _params(settings: CostModelSettings, labels: LabelSettings, book: pb.PriceBo
 def build(con: duckdb.DuckDBPyConnection, *, costmodel: CostModelSettings | None = None,
           labels: LabelSettings | None = None, book: pb.PriceBook | None = None,
           start: datetime | None = None, end: datetime | None = None, step_seconds: int = 300,
-          hourly_chunks: bool = False) -> BuildResult:
+          hourly_chunks: bool = False, chunk_rows: int = CHUNK_ROWS) -> BuildResult:
     """(Re)build ``[start, end)`` (whole hours; default everything collected) of the cost model marts.
 
-    ``hourly_chunks`` builds hour by hour (bounded memory, same result)."""
+    Long windows are built in chunks of whole hours holding about ``chunk_rows`` request rows each (bounded
+    memory; everything is per interval, so the result is the same); ``hourly_chunks`` builds hour by hour."""
     t0 = time.perf_counter()
     costmodel = costmodel or CostModelSettings()
     labels = labels or LabelSettings()
@@ -202,18 +206,40 @@ def build(con: duckdb.DuckDBPyConnection, *, costmodel: CostModelSettings | None
     start, end = floor_hour(start), ceil_hour(end)
     if end <= start:
         raise WarehouseError(f"empty window [{start}, {end}); --end must be after --start")
-    chunks = [(t, t + HOUR) for t in _hours(start, end)] if hourly_chunks else [(start, end)]
+    chunks = [(t, t + HOUR) for t in _hours(start, end)] if hourly_chunks else _chunks(con, start, end, chunk_rows)
     rows, defaulted = 0, set()
-    for a, b in chunks:
-        n, d = _build_window(con, costmodel, labels, book, a, b, step_seconds)
-        rows += n
-        defaulted |= set(d)
+    threads = con.execute("SELECT current_setting('threads'), current_setting('preserve_insertion_order')"
+                          ).fetchall()[0]
+    # every core (DuckDB's default, restated in case the caller lowered it); no ordering needed in temp tables
+    con.execute(f"SET threads = {max(int(threads[0]), os.cpu_count() or 1)}")
+    con.execute("SET preserve_insertion_order = false")
+    try:
+        prepare_versions(con, labels)  # window-independent: once for all chunks
+        for a, b in chunks:
+            n, d = _build_window(con, costmodel, labels, book, a, b, step_seconds)
+            rows += n
+            defaulted |= set(d)
+    finally:
+        con.execute(f"SET threads = {int(threads[0])}")
+        con.execute(f"SET preserve_insertion_order = {str(threads[1]).lower()}")
+        for t in _VERSION_TABLES:
+            con.execute(f"DROP TABLE IF EXISTS {t}")
     warnings = []
     if defaulted:
         warnings.append(f"{len(defaulted)} node(s) have no price book row and use the default unit prices: "
                         f"{', '.join(sorted(defaulted))}")
     return BuildResult(start, end, int((end - start) / HOUR), rows, time.perf_counter() - t0, sorted(defaulted),
                        warnings)
+
+
+def _chunks(con: duckdb.DuckDBPyConnection, start: datetime, end: datetime, chunk_rows: int
+            ) -> list[tuple[datetime, datetime]]:
+    """Whole-hour pieces of ``[start, end)`` with about ``chunk_rows`` request rows each."""
+    hours = int((end - start) / HOUR)
+    n = con.execute("SELECT count(*) FROM raw.container_requests WHERE ts >= ? AND ts < ?", [start, end]).fetchall()
+    pieces = max(1, -(-int(n[0][0]) // max(chunk_rows, 1)))
+    step = max(1, -(-hours // pieces))
+    return [(start + i * HOUR, min(end, start + (i + step) * HOUR)) for i in range(0, hours, step)]
 
 
 def _hours(start: datetime, end: datetime) -> list[datetime]:
@@ -236,9 +262,6 @@ def _build_window(con: duckdb.DuckDBPyConnection, settings: CostModelSettings, l
                   book: pb.PriceBook, start: datetime, end: datetime, step_seconds: int) -> tuple[int, list[str]]:
     steps = _steps()
     params = _params(settings, labels, book, start, end, step_seconds)
-    for name, sql in steps:
-        if name.startswith(_META_STEPS):
-            _run(con, name, sql, params)
     prices, defaulted = resolve_node_prices(con, book, start, end)
     storage = pa.table({"class": list(book.storage) or ["STANDARD"],
                         "gib_month": [v[0] for v in book.storage.values()] or [0.023]})

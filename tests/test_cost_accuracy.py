@@ -1,6 +1,7 @@
 """Cost model vs the simulator's truth.json (two seeds): simulate -> backfill -> collect (Prometheus with
-kube-state-metrics metadata, S3 inventory on moto) -> build with the simulator's price book -> compare every
-number key by key within the issue's tolerances."""
+kube-state-metrics metadata, S3 inventory on moto; seed 1 also the Kubernetes list API, so nodes and pods gone
+before collection time have only kube-state-metrics rows) -> build with the simulator's price book -> compare
+every number key by key within the issue's tolerances."""
 
 from __future__ import annotations
 
@@ -40,7 +41,20 @@ def run(request: pytest.FixtureRequest, sim_run_factory: Callable[..., Any],
     from collector.prometheus.collect import collect_prometheus
 
     con = warehouse.connect(tmp_path_factory.mktemp("acc") / "w.duckdb")
-    collect_prometheus(Settings(prometheus={"url": prom.url}), con, start=sim.start, end=sim.end)
+    settings = Settings(prometheus={"url": prom.url})
+    k8s = None
+    if request.param == 1:  # the k8s_api fixture serves sim_small = seed 1, 2 days, ending SIM_END
+        k8s = request.getfixturevalue("k8s_api")
+        settings = Settings(prometheus={"url": prom.url},
+                            kubernetes={"enabled": True, "kubeconfig": str(k8s.kubeconfig)})
+    collect_prometheus(settings, con, start=sim.start, end=sim.end)
+    if k8s is not None:
+        from collector.kubernetes import collect_kubernetes
+
+        res = collect_kubernetes(settings, con, now=sim.end)
+        assert res.status == "ok", res
+        sources = dict(con.execute("SELECT source, count(*) FROM raw.k8s_node GROUP BY 1").fetchall())
+        assert sources.get("api", 0) > 0 and sources.get("ksm", 0) > 0, sources
     if (sim.dir / "s3" / "buckets.json").exists():
         from collector.s3 import collect_s3
 

@@ -229,3 +229,19 @@ def test_metadata_source_chosen_per_object(con: duckdb.DuckDBPyConnection) -> No
     assert "__unallocated__" not in t["node_pools"]
     assert t["cost"]["usage"]["team"] == pytest.approx({"x": 2.36, "y": 0.572, "__idle__": 0.0})
     assert t["cost"]["usage"]["project"] == pytest.approx({"pa": 2.36, "pb": 0.572, "__idle__": 0.0})
+
+
+def test_chunked_build_equals_whole(con: duckdb.DuckDBPyConnection) -> None:
+    r = RawBuilder(con, T0)
+    r.node("n1", cores=4, mem_gib=16, gpus=1, instance_type="t")
+    r.pod("a", "p1", node="n1", requests={"cpu": 1, "nvidia_com_gpu": 1}, span=(0, 30), labels={"team": "x"})
+    r.pod("monitoring", "m", node="n1", requests={"cpu": 1}, span=(5, 36), labels={})
+    r.pod_labels("a", "p1", {"team": "y"}, node="n1", at=14)  # relabelled inside the second hour
+    r.egress("a", "p1", GiB, span=(0, 36))
+    dump = "SELECT * FROM mart.cost_hourly ORDER BY ALL"
+    allocate.build(con, book=_book(), start=T0, end=datetime(2026, 11, 19, 3))
+    whole = [tuple(round(v, 9) if isinstance(v, float) else v for v in x) for x in con.execute(dump).fetchall()]
+    # 36 intervals of 2 request rows ~ 72 rows; 10 rows per chunk -> one chunk per hour
+    allocate.build(con, book=_book(), start=T0, end=datetime(2026, 11, 19, 3), chunk_rows=10)
+    chunked = [tuple(round(v, 9) if isinstance(v, float) else v for v in x) for x in con.execute(dump).fetchall()]
+    assert chunked == whole and len(whole) > 6

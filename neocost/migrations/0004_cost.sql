@@ -87,7 +87,8 @@ CREATE TABLE mart.cost_hourly (
     usage_cost              DOUBLE NOT NULL,
     allocation_cost         DOUBLE NOT NULL
 );
-CREATE INDEX cost_hourly_hour ON mart.cost_hourly (hour);
+-- No index on hour: builds insert whole hours in order, so the zonemaps prune `hour` ranges; an ART index would
+-- cost memory and insert time on millions of rows and is not used for range filters.
 
 -- Inference counters per pod and hour with the pod's tags (model = the pod's model tag).
 CREATE TABLE mart.inference_hourly (
@@ -108,7 +109,6 @@ CREATE TABLE mart.inference_hourly (
     prefill_seconds  DOUBLE,
     decode_seconds   DOUBLE
 );
-CREATE INDEX inference_hourly_hour ON mart.inference_hourly (hour);
 
 -- Storage per bucket, prefix and class from the newest snapshot (savings hints read it).
 CREATE TABLE mart.storage_snapshot (

@@ -11,21 +11,20 @@ WITH j AS (
                 WHEN r.resource LIKE 'nvidia_com_mig_%'
                     THEN coalesce(r.request, r."limit", 0)
                          * TRY_CAST(regexp_extract(r.resource, '^nvidia_com_mig_(\d+)g', 1) AS DOUBLE) / p.mig_slices
-                END AS gpu_units,
-           NULL::DOUBLE AS cpu_use, NULL::DOUBLE AS mem_use
+                END AS gpu_units
     FROM raw.container_requests r
     JOIN cm_cdim d USING (namespace, pod, container)
     JOIN cm_price p ON p.node = r.node
     WHERE r.ts >= $start AND r.ts < $end
-    UNION ALL
-    SELECT u.ts, d.cid, NULL, NULL, NULL, NULL, NULL, u.cpu_cores, u.memory_bytes
-    FROM raw.container_usage u
-    JOIN cm_cdim d USING (namespace, pod, container)
-    WHERE u.ts >= $start AND u.ts < $end
-), r AS (
+), g AS (
     SELECT ts, cid, any_value(nid) AS nid, max(run) AS run, sum(cpu_req) AS cpu_req, sum(mem_req) AS mem_req,
-           sum(gpu_units) AS gpu_units, max(cpu_use) AS cpu_use, max(mem_use) AS mem_use
+           sum(gpu_units) AS gpu_units
     FROM j GROUP BY ts, cid
+), r AS (
+    SELECT g.*, u.cpu_cores AS cpu_use, u.memory_bytes AS mem_use
+    FROM g LEFT JOIN (SELECT u.ts, d.cid, u.cpu_cores, u.memory_bytes FROM raw.container_usage u
+                      JOIN cm_cdim d USING (namespace, pod, container)
+                      WHERE u.ts >= $start AND u.ts < $end) u ON u.ts = g.ts AND u.cid = g.cid
 ), q AS (
     SELECT r.ts, r.cid, d.pid, r.nid, d.is_shared, r.run * $dt AS h,
            coalesce(r.cpu_req, 0) AS cpu_req, coalesce(r.cpu_use, 0) AS cpu_use,
