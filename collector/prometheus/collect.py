@@ -19,7 +19,7 @@ from typing import Any
 import duckdb
 import polars as pl
 
-from collector.prometheus import metadata, normalize
+from collector.prometheus import fastmatrix, metadata, normalize
 from collector.prometheus.catalog import Query, catalog
 from collector.prometheus.client import PromClient, QueryFailed, QueryTooLarge, decode_matrix, gc_paused
 from collector.prometheus.shards import Shard, split_window, windows
@@ -73,10 +73,11 @@ def fetch_shard(client: PromClient, query: Query, shard: Shard, resolution: str)
         rb, nb, sb = fetch_shard(client, query, b, resolution)
         return pl.concat([ra, rb], how="vertical_relaxed"), na + nb, sa + sb + 1
     with gc_paused():
-        result = decode_matrix(body, query.name)
+        # the columnar decoder, or orjson when the body is laid out differently (same result either way)
+        matrix = fastmatrix.parse(body) or fastmatrix.Matrix.from_result(decode_matrix(body, query.name))
         del body
-        frame = normalize.matrix_to_frame(result, query.labels, shard.step_ms, query.fold)
-        del result
+        frame = normalize.frame_from_matrix(matrix, query.labels, query.fold)
+        del matrix
     return normalize.to_rows(query, frame, shard), frame.height, 0
 
 
