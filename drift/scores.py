@@ -68,25 +68,32 @@ def centroid_shift(n_ref: int, s1_ref: np.ndarray, n_cur: int, s1_cur: np.ndarra
 
 # ---- permutation tests with a 0/1 selection GEMM ----------------------------------------------------------------
 
-@lru_cache(maxsize=8)
-def selection_matrix(n_cur: int, n_ref: int, permutations: int, seed: int = 0) -> np.ndarray:
-    """B × (n_cur + n_ref) float32 0/1 rows, each choosing n_cur pooled rows as the 'current' window.
+# Batch ends of the sequential permutation test: most null windows stop after the first batch (Besag–Clifford),
+# windows far in the tail after the second; only borderline ones use all B permutations.
+BATCHES = (49, 99, 199, 399, 999)
 
-    It depends only on the sizes, so it is built once per size and reused for every window, reference and
-    feature map (building it costs more than the GEMM it feeds).
-    """
-    rng = np.random.default_rng(seed)
-    n = n_cur + n_ref
-    template = np.zeros(n, dtype=np.float32)
+
+def batch_bounds(permutations: int) -> list[tuple[int, int]]:
+    ends = [b for b in BATCHES if b < permutations] + [permutations]
+    return list(zip([0, *ends[:-1]], ends, strict=True))
+
+
+@lru_cache(maxsize=32)
+def selection_rows(n_cur: int, n_ref: int, lo: int, hi: int, seed: int = 0) -> np.ndarray:
+    """Relabelings lo..hi as (hi − lo) × (n_cur + n_ref) float32 0/1 rows, each choosing n_cur pooled rows as the
+    'current' window. Built per batch (a window that stops after 49 relabelings never builds the rest) and cached
+    per size, so windows of the same size share them (building them costs more than the GEMM they feed)."""
+    rng = np.random.default_rng([seed, n_cur, n_ref, lo])
+    template = np.zeros(n_cur + n_ref, dtype=np.float32)
     template[:n_cur] = 1.0
-    w = rng.permuted(np.broadcast_to(template, (permutations, n)), axis=1)
+    w = rng.permuted(np.broadcast_to(template, (hi - lo, n_cur + n_ref)), axis=1)
     w.setflags(write=False)
     return w
 
 
-# Batch ends of the sequential permutation test: most null windows stop after the first batch (Besag–Clifford),
-# windows far in the tail after the second; only borderline ones use all B permutations.
-BATCHES = (49, 99, 199, 999)
+def selection_matrix(n_cur: int, n_ref: int, permutations: int, seed: int = 0) -> np.ndarray:
+    """All B relabelings (the batches of :func:`selection_rows` stacked)."""
+    return np.vstack([selection_rows(n_cur, n_ref, lo, hi, seed) for lo, hi in batch_bounds(permutations)])
 
 
 @dataclass(frozen=True)
@@ -115,7 +122,8 @@ def _gamma_tail(observed: float, perm: np.ndarray) -> float:
 
 
 def permutation_tests(blocks: list[tuple[np.ndarray, np.ndarray]], permutations: int, *, seed: int = 0,
-                      alpha: float | None = None, h: int = 10, min_tail: int = 99) -> list[PermutationResult]:
+                      alpha: float | None = None, h: int = 20, min_tail: int = 99, risk: float = 0.001
+                      ) -> list[PermutationResult]:
     """Equal-means tests (statistic ‖mean(cur) − mean(ref)‖²) for several feature maps of the *same* rows, on one
     shared set of relabelings: each batch is one GEMM of a b × N 0/1 selection matrix with the pooled, centred
     blocks side by side (the centroid test's rows and the RFF features together).
@@ -130,6 +138,9 @@ def permutation_tests(blocks: list[tuple[np.ndarray, np.ndarray]], permutations:
       ``alpha``/10, stop: more relabelings would only confirm k = 0. Whenever k = 0 the reported p is the
       smaller of 1/(L+1) and the gamma tail (``p_method = permutation+gamma_tail``), so a Bonferroni-corrected
       α below 1/(B+1) stays reachable.
+    - Settled decision: after ≥ ``min_tail`` relabelings with k exceedances, when the Clopper–Pearson upper
+      bound (confidence 1 − ``risk``) of the true permutation p is below ``alpha``, stop with p = (k+1)/(L+1):
+      the decision p < α would not change with more relabelings except with probability ``risk`` (Gandy 2009).
     """
     if not blocks:
         return []
@@ -143,15 +154,13 @@ def permutation_tests(blocks: list[tuple[np.ndarray, np.ndarray]], permutations:
         observed.append(obs)
         cols.append(cols[-1] + pooled.shape[1])
     pooled = parts[0] if len(parts) == 1 else np.ascontiguousarray(np.concatenate(parts, axis=1))
-    sel = selection_matrix(n, m, permutations, seed)
     stats_: list[list[np.ndarray]] = [[] for _ in blocks]
     done: list[PermutationResult | None] = [None] * len(blocks)
-    lo = 0
-    for end in [b for b in BATCHES if b < permutations] + [permutations]:
+    for lo, end in batch_bounds(permutations):
         active = [i for i, d in enumerate(done) if d is None]
         if not active:
             break
-        proj = sel[lo:end] @ pooled
+        proj = selection_rows(n, m, lo, end, seed) @ pooled
         for i in active:
             perm = np.square(proj[:, cols[i]:cols[i + 1]], dtype=np.float32).sum(axis=1, dtype=np.float64) * scale
             stats_[i].append(perm)
@@ -164,7 +173,14 @@ def permutation_tests(blocks: list[tuple[np.ndarray, np.ndarray]], permutations:
                     and _gamma_tail(observed[i], allp) < alpha / 10:
                 done[i] = PermutationResult(observed[i], max(min(1 / (end + 1), _gamma_tail(observed[i], allp)),
                                                              1e-300), "permutation+gamma_tail", end)
-        lo = end
+            elif alpha is not None and end >= min_tail and end < permutations \
+                    and stats.beta.ppf(1 - risk, len(hits) + 1, end - len(hits)) < alpha:
+                # the decision is settled: the true permutation p is below α with probability ≥ 1 − risk
+                # (Gandy 2009's resampling risk), so more relabelings would not change it
+                k = len(hits)
+                done[i] = (PermutationResult(observed[i], (k + 1) / (end + 1), "permutation_sequential", end) if k
+                           else PermutationResult(observed[i], max(min(1 / (end + 1), _gamma_tail(observed[i], allp)),
+                                                                   1e-300), "permutation+gamma_tail", end))
     for i, d in enumerate(done):
         if d is None:
             allp = np.concatenate(stats_[i])

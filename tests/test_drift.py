@@ -143,8 +143,8 @@ def test_sequential_p_value_stops_at_the_h_th_exceedance() -> None:
     assert far.p_method == "permutation+gamma_tail" and far.permutations == 99 and far.p_value < 0.005
     # statistics that share the relabelings get the same answers as when tested alone
     f = scores.fourier_map(a.shape[1], 1.0, 64)
-    both = scores.permutation_tests([(a, b), (f(a), f(b))], 999, seed=1)
-    assert both[0] == r and both[1] == scores.permutation_tests([(f(a), f(b))], 999, seed=1)[0]
+    both = scores.permutation_tests([(a, b), (f(a), f(b))], 999, seed=1, h=10)
+    assert both[0] == r and both[1] == scores.permutation_tests([(f(a), f(b))], 999, seed=1, h=10)[0]
 
 
 def test_exact_mmd_refuses_quadratic_memory() -> None:
