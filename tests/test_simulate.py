@@ -69,7 +69,7 @@ def test_truth_internally_consistent(truth1: dict) -> None:
     t = truth1["totals"]
     assert t["node_cost"] > 1000
     assert abs(t["node_cost"] - t["allocated_cost"] - t["idle_cost"]) < 0.01
-    assert abs(t["total_cost"] - t["node_cost"] - t["egress_cost"] - t["storage_cost"]) < 0.01
+    assert abs(t["total_cost"] - t["node_cost"] - t["egress_cost"] - t["storage_cost"] - t["volume_cost"]) < 0.01
     for r, v in truth1["by_resource"].items():
         assert abs(v["node"] - v["allocated"] - v["idle"]) < 0.01, r
         assert v["idle"] >= -1e-6, r
@@ -89,6 +89,31 @@ def test_truth_internally_consistent(truth1: dict) -> None:
     run = truth1["training_runs"]["llm-pretrain-7b"]
     assert (run["pods"], run["restarts"]) == (3, 1)
     assert run["gpu_hours"] < 24 * 16  # the interruption gap is not allocated
+
+
+def test_volumes_truth(sim1: Path, truth1: dict) -> None:
+    """Hand-computed over the 1-day window: GiB × $/GiB-month × hours / 730 per claim."""
+    v = truth1["volumes"]
+    claims = v["by_claim"]
+    assert claims["vectordb/qdrant-storage-qdrant-0"]["cost"] == pytest.approx(200 * 0.12 * 24 / 730, abs=1e-6)
+    assert claims["monitoring/prometheus-db-prometheus-k8s-0"]["cost"] == pytest.approx(300 * 0.12 * 24 / 730,
+                                                                                         abs=1e-6)
+    assert claims["vectordb/qdrant-storage-qdrant-3"]["cost"] == pytest.approx(200 * 0.12 * 12 / 730, abs=1e-6)
+    assert claims["data/feature-cache"]["cost"] == pytest.approx(500 * 0.05 * 24 / 730, abs=1e-6)
+    assert sum(c["cost"] for c in claims.values()) == pytest.approx(truth1["totals"]["volume_cost"], abs=1e-5)
+    # unmounted: the orphan qdrant claim (12 h) + the cache outside the data-prep pod's 3 h (1 h run + 2 h kept)
+    unmounted = 200 * 0.12 * 12 / 730 + 500 * 0.05 * 21 / 730
+    assert v["unmounted_cost"] == pytest.approx(unmounted, abs=1e-5)
+    for basis in ("usage", "allocation"):
+        for tag in ("team", "namespace"):
+            assert truth1["cost"][basis][tag]["__unmounted__"] == pytest.approx(unmounted, abs=1e-5)
+    # Prometheus' claim keeps the monitoring namespace (never __shared__), on both bases
+    assert truth1["cost"]["allocation"]["namespace"]["monitoring"] == pytest.approx(300 * 0.12 * 24 / 730, abs=1e-5)
+    series = read_series(sim1 / "metrics.om", {"kube_persistentvolumeclaim_resource_requests_storage_bytes",
+                                               "kube_pod_spec_volumes_persistentvolumeclaims_info"})
+    req = {dict(k[1])["persistentvolumeclaim"]: vals[0] for k, (_, vals) in series.items()
+           if k[0].startswith("kube_persistentvolumeclaim")}
+    assert req["qdrant-storage-qdrant-0"] == 200 * 2**30 and len(req) == 6
 
 
 def test_relabel_and_fallbacks(truth1: dict) -> None:

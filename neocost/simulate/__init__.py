@@ -51,6 +51,7 @@ def simulate(out: Path, *, days: int = 7, seed: int = 1, scale: str = "small", e
     from neocost.simulate.prices import write_pricebook
     from neocost.simulate.servers import server_families
     from neocost.simulate.truth import build_truth
+    from neocost.simulate.volumes import volume_families
     from neocost.simulate.workloads import build_cluster
 
     if scale not in SCALES:
@@ -76,7 +77,7 @@ def simulate(out: Path, *, days: int = 7, seed: int = 1, scale: str = "small", e
 
     tic = time.perf_counter()
     groups = (("kube-state-metrics", ksm_families), ("cAdvisor", cadvisor_families), ("DCGM", dcgm_families),
-              ("inference servers", server_families))
+              ("inference servers", server_families), ("volume", volume_families))
     if metrics_chunk_days is None:
         with open(out / "metrics.om", "wb", buffering=1 << 22) as fh:
             w = OpenMetricsWriter(fh, t0, scrape)

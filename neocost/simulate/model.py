@@ -153,6 +153,22 @@ class Pod:
 
 
 @dataclass
+class Claim:
+    """A PersistentVolumeClaim (bound from creation): exists on ``[start, end)``, mounted by ``pods`` (indices into
+    ``Cluster.pods``) while each of those pod objects exists."""
+
+    name: str
+    namespace: str
+    storageclass: str
+    volume: str  # bound PersistentVolume name
+    request_bytes: int
+    start: int
+    end: int
+    pods: list[int] = field(default_factory=list)
+    used_fraction: float = 0.5  # used bytes = request × this (kubelet volume stats)
+
+
+@dataclass
 class Cluster:
     name: str
     t0: int  # unix seconds of the window start
@@ -161,6 +177,7 @@ class Cluster:
     pods: list[Pod]
     namespaces: dict[str, dict[str, str]]  # name -> labels
     interruptions: list[dict] = field(default_factory=list)
+    claims: list[Claim] = field(default_factory=list)
 
     def node(self, name: str) -> Node:
         return self._by_name[name]

@@ -31,6 +31,8 @@ NODE_PRICES: dict[tuple[str, str], NodePrice] = {p[:2]: NodePrice(*p) for p in [
 
 STORAGE_PRICES = {"STANDARD": 0.0147, "ENHANCED_THROUGHPUT": 0.11, "STANDARD_IA": 0.0125, "GLACIER_IR": 0.004}
 STORAGE_SOURCE = "docs.nebius.com/object-storage/resources/pricing (STANDARD, ENHANCED_THROUGHPUT); others AWS-like"
+VOLUME_PRICES = {"network-ssd": 0.12, "network-hdd": 0.05}  # $/GiB-month by StorageClass
+VOLUME_SOURCE = "illustrative neocloud block-storage list prices (network-ssd / network-hdd), 2026-11"
 EGRESS_PRICES = {"in-zone": 0.0, "cross-zone": 0.01, "cross-region": 0.02, "internet": 0.09}
 EGRESS_SOURCE = "AWS data transfer pricing (first 10 TB to internet), used as a conservative neocloud stand-in"
 EGRESS_SPLIT = {"in-zone": 0.70, "cross-region": 0.20, "internet": 0.10}
@@ -43,7 +45,7 @@ def node_price(instance_type: str, capacity_type: str) -> NodePrice:
 
 
 def write_pricebook(path: Path, used: set[tuple[str, str]]) -> Path:
-    """TOML with a row for every (instance type, capacity type) the cluster used, storage and egress."""
+    """TOML with a row for every (instance type, capacity type) the cluster used, storage, volumes and egress."""
     lines = ['name = "neocost-simulator"', 'currency = "USD"', "",
              "# Prices the simulator charged; truth.json is computed with exactly these numbers.", ""]
     for key in sorted(used):
@@ -54,6 +56,9 @@ def write_pricebook(path: Path, used: set[tuple[str, str]]) -> Path:
     for cls, price in STORAGE_PRICES.items():
         lines += ["[[storage]]", f'class = "{cls}"', f"gib_month = {price}", f'source = "{STORAGE_SOURCE}"',
                   'as_of = "2026-01-01"', ""]
+    for cls, price in VOLUME_PRICES.items():
+        lines += ["[[volume]]", f'class = "{cls}"', f"gib_month = {price}", f'source = "{VOLUME_SOURCE}"',
+                  'as_of = "2026-11-01"', ""]
     for cls, price in EGRESS_PRICES.items():
         lines += ["[[egress]]", f'class = "{cls}"', f"gib = {price}", f'source = "{EGRESS_SOURCE}"',
                   'as_of = "2026-01-01"', ""]

@@ -14,6 +14,7 @@ import numpy as np
 
 from neocost.simulate.model import MIG_SLICES, Cluster, Pod
 from neocost.simulate.prices import EGRESS_PER_GIB, HOURS_PER_MONTH, STORAGE_PRICES, node_price
+from neocost.simulate.volumes import volume_truth
 
 GiB = 2**30
 DT = 1.0 / 12.0  # hours per interval
@@ -52,6 +53,11 @@ def tag_value(cluster: Cluster, pod: Pod, i: int, key: str) -> str:
     return UNALLOCATED
 
 
+def _pod_tags(cluster: Cluster, pod: Pod, i: int) -> dict[str, str]:
+    tags = {k: tag_value(cluster, pod, i, k) for k in TAGS}
+    return tags | {"namespace": pod.namespace, "node_pool": cluster.node(pod.node).pool}
+
+
 def segments(cluster: Cluster) -> list[Segment]:
     out = []
     for pod in cluster.pods:
@@ -59,8 +65,7 @@ def segments(cluster: Cluster) -> list[Segment]:
         for (i0, i1) in zip(bounds[:-1], bounds[1:]):
             if i1 <= i0:
                 continue
-            tags = {k: tag_value(cluster, pod, i0, k) for k in TAGS}
-            tags |= {"namespace": pod.namespace, "node_pool": cluster.node(pod.node).pool}
+            tags = _pod_tags(cluster, pod, i0)
             for ci in range(len(pod.containers)):
                 out.append(Segment(pod, ci, i0, i1, tags, pod.namespace in SHARED_NAMESPACES))
     return out
@@ -141,7 +146,9 @@ def build_truth(cluster: Cluster, buckets: list[dict], meta: dict, drift: dict) 
     node_cost = sum(node_total.values())
     allocated = sum(alloc_total.values())
     shared_cost = L.compute[L.shared_mask].sum()
-    total = node_cost + egress_cost + storage_cost
+    vol_by_dim, volumes = volume_truth(cluster, DIMENSIONS, lambda pod, i: _pod_tags(cluster, pod, i))
+    volume_cost = volumes["cost"]
+    total = node_cost + egress_cost + storage_cost + volume_cost
 
     seg_usage = L.usage.sum(axis=1)
     seg_alloc = L.allocation.sum(axis=1)
@@ -159,6 +166,9 @@ def build_truth(cluster: Cluster, buckets: list[dict], meta: dict, drift: dict) 
             key = b["tags"].get(dim) or UNALLOCATED
             u[key] += b["cost"]
             a[key] += b["cost"]
+        for key, v in vol_by_dim.get(dim, {}).items():  # volumes: by the mounting pods' tags, never spread
+            u[key] += v
+            a[key] += v
         cost["usage"][dim] = {k: _r(v) for k, v in sorted(u.items())}
         cost["allocation"][dim] = {k: _r(v) for k, v in sorted(a.items()) if k not in (IDLE, SHARED) or abs(v) > 0}
 
@@ -196,7 +206,7 @@ def build_truth(cluster: Cluster, buckets: list[dict], meta: dict, drift: dict) 
         "currency": "USD",
         "totals": {"node_cost": _r(node_cost), "allocated_cost": _r(allocated), "idle_cost": _r(node_cost - allocated),
                    "shared_cost": _r(shared_cost), "egress_cost": _r(egress_cost), "storage_cost": _r(storage_cost),
-                   "total_cost": _r(total)},
+                   "volume_cost": _r(volume_cost), "total_cost": _r(total)},
         "by_resource": {r: {"node": _r(node_total[r]), "allocated": _r(alloc_total[r]),
                             "idle": _r(node_total[r] - alloc_total[r])} for r in ("gpu", "cpu", "ram")},
         "node_pools": dict(sorted(pools.items())),
@@ -209,6 +219,7 @@ def build_truth(cluster: Cluster, buckets: list[dict], meta: dict, drift: dict) 
         "storage": storage | {"by_bucket": {k: {x: y for x, y in v.items() if x != "tags"}
                                             for k, v in storage["by_bucket"].items()}},
         "egress": {"tx_bytes": egress_bytes, "cost": _r(egress_cost)},
+        "volumes": volumes,
         "drift": drift,
     }
 

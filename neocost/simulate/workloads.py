@@ -8,6 +8,7 @@ from neocost.simulate.cluster import (FILLER_PODS, GiB, H100, IT_CPU, IT_H100, I
                                       UNITS, Builder, deployment_pods, make_pod)
 from neocost.simulate.model import Cluster, Container, Node
 from neocost.simulate.traffic import make_traffic
+from neocost.simulate.volumes import build_claims
 
 MiB = 2**20
 PORTS = {"vllm": 8000, "triton": 8002, "tgi": 8080, "otel": 9464}
@@ -22,8 +23,10 @@ def build_cluster(scale: str, seed: int, t0: int, n: int) -> Cluster:
     b.finish()
     for p in b.pods:
         _network(b, p)
-    return Cluster(name=f"neocost-sim-{scale}", t0=t0, n=n, nodes=b.nodes, pods=b.pods,
-                   namespaces=dict(NAMESPACES), interruptions=b.interruptions)
+    cl = Cluster(name=f"neocost-sim-{scale}", t0=t0, n=n, nodes=b.nodes, pods=b.pods,
+                 namespaces=dict(NAMESPACES), interruptions=b.interruptions)
+    cl.claims = build_claims(cl)  # derived from the pods without random draws
+    return cl
 
 
 def _c(b: Builder, pod_range: tuple[int, int], name: str, image: str, cpu: float, mem_gib: float,
