@@ -36,12 +36,14 @@ _VERSION_TABLES = ("cm_pod_v", "cm_ns_v", "cm_node_v")
 _TEMP_TABLES = ("cm_node_iv", "cm_pdim", "cm_cdim", "cm_ctr", "cm_pn", "cm_seg",
                 "cm_eseg", "cm_tags", "cm_na", "cm_ni", "cm_k", "cm_storage")
 # metadata history tables merged per object (10_versions.sql): output, source, keys, content, derived columns
-_TAGS = ("cm_tag(labels, $k_team) AS team, cm_tag(labels, $k_project) AS project, cm_tag(labels, $k_model) AS model, "
-         "cm_tag(labels, $k_env) AS env, cm_tag(labels, $k_cost_center) AS cost_center")
+# a tag from the chosen version's labels, else from the covering API version's (fb_labels)
+_TAGS = ", ".join(f"coalesce(cm_tag(labels, $k_{t}), cm_tag(fb_labels, $k_{t})) AS {t}"
+                  for t in ("team", "project", "model", "env", "cost_center"))
 _VERSIONS = (
     ("cm_pod_v", "raw.k8s_pod", ("namespace", "pod"), ("node", "owner_kind", "owner_name", "labels"),
      f"node, {_TAGS}, CASE WHEN owner_kind = 'Job' AND coalesce(owner_name, '') <> '' THEN owner_name "
-     "ELSE coalesce(cm_tag(labels, 'batch_kubernetes_io_job_name'), cm_tag(labels, 'job_name')) END AS job"),
+     "ELSE coalesce(cm_tag(labels, 'batch_kubernetes_io_job_name'), cm_tag(labels, 'job_name'), "
+     "cm_tag(fb_labels, 'batch_kubernetes_io_job_name'), cm_tag(fb_labels, 'job_name')) END AS job"),
     ("cm_ns_v", "raw.k8s_namespace", ("namespace",), ("labels",), _TAGS),
     ("cm_node_v", "raw.k8s_node", ("node",),
      ("instance_type", "capacity_type", "node_pool", "gpu_product", "gpu_count", "gpu_replicas", "cpu_cores",
@@ -84,7 +86,10 @@ def _versions_sql(template: str, out: str, table: str, keys: tuple[str, ...], co
     return body.format(out=out, table=table, keys=", ".join(keys), cols=", ".join(cols),
                        a_keys=", ".join(f"a.{k}" for k in keys), ak_eq=eq("a", "k"), vt_eq=eq("v", "t"),
                        s_keys=", ".join(f"s.{k}" for k in keys), c_cols=", ".join(f"c.{c}" for c in cols),
-                       sc_eq=eq("s", "c"), select=select) + "\n"
+                       sc_eq=eq("s", "c"), p_keys=", ".join(f"p.{k}" for k in keys), pf_eq=eq("p", "f"),
+                       merged=", ".join(f"p.labels, f.labels AS fb_labels" if c == "labels" else
+                                        f"coalesce(p.{c}, f.{c}) AS {c}" for c in cols),
+                       select=select) + "\n"
 
 
 def _run(con: duckdb.DuckDBPyConnection, name: str, sql: str, params: dict[str, object]) -> None:

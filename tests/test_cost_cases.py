@@ -245,3 +245,24 @@ def test_chunked_build_equals_whole(con: duckdb.DuckDBPyConnection) -> None:
     allocate.build(con, book=_book(), start=T0, end=datetime(2026, 11, 19, 3), chunk_rows=10)
     chunked = [tuple(round(v, 9) if isinstance(v, float) else v for v in x) for x in con.execute(dump).fetchall()]
     assert chunked == whole and len(whole) > 6
+
+
+def test_api_labels_observed_after_ksm_history(con: duckdb.DuckDBPyConnection) -> None:
+    r = RawBuilder(con, T0)
+    r.node("n1", cores=12, mem_gib=0, instance_type="t")  # 0.60 $/h
+    # p1 (6 cores = 0.30 $/h) was relabelled x -> y at interval 6, before the first API listing: the API row
+    # (opened at creation) only knows y, kube-state-metrics saw both -> x for half an hour (0.15), y (0.15)
+    r.pod("a", "p1", node="n1", requests={"cpu": 6})
+    r.pod_labels("a", "p1", {"team": "x"}, node="n1", at=0, until=6, source="ksm")
+    r.pod_labels("a", "p1", {"team": "y"}, node="n1", at=6, until=12, source="ksm")
+    r.pod_labels("a", "p1", {"team": "y"}, node="n1", at=0, source="api")
+    # p2: kube-state-metrics without the label allowlist (no team) and a phase change at interval 3 -> the
+    # API's team fills in for the whole hour (6 cores -> 0.30)
+    r.pod("b", "p2", node="n1", requests={"cpu": 6})
+    r.pod_labels("b", "p2", {"app": "w"}, node="n1", at=0, until=3, source="ksm")
+    con.execute("INSERT INTO raw.k8s_pod (source, namespace, pod, node, phase, labels, valid_from, valid_to) "
+                "VALUES ('ksm', 'b', 'p2', 'n1', 'Running', MAP {'app': 'w'}, ?, ?)",
+                [datetime(2026, 11, 19, 0, 15), datetime(2026, 11, 19, 1)])
+    r.pod_labels("b", "p2", {"app": "w", "team": "z"}, node="n1", at=0, source="api")
+    t = _build(con)
+    assert t["cost"]["usage"]["team"] == pytest.approx({"x": 0.15, "y": 0.15, "z": 0.30, "__idle__": 0.0})

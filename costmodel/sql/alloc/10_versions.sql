@@ -28,9 +28,17 @@ WITH v AS (
     QUALIFY row_number() OVER (PARTITION BY {s_keys}, s.s
                                ORDER BY CASE WHEN c.api AND c.tf <= s.s THEN 0 WHEN NOT c.api THEN 1 ELSE 2 END,
                                         c.vf DESC) = 1
+), fb AS (
+    SELECT {s_keys}, s.s, {c_cols}
+    FROM s JOIN c ON {sc_eq} AND c.vf <= s.s AND c.vt >= s.e AND c.api
+    WHERE s.e IS NOT NULL
+    QUALIFY row_number() OVER (PARTITION BY {s_keys}, s.s ORDER BY c.vf DESC) = 1
+), m AS (
+    SELECT {p_keys}, p.s, p.e, {merged}
+    FROM pick p LEFT JOIN fb f ON {pf_eq} AND f.s = p.s
 )
 SELECT {keys},
        CASE WHEN row_number() OVER (PARTITION BY {keys} ORDER BY s) = 1 THEN '-infinity'::TIMESTAMP ELSE s END
            AS vf,
        e AS vt, {select}
-FROM pick;
+FROM m;
