@@ -205,9 +205,24 @@ def inference_queries(model_labels: dict[str, str] | None = None) -> tuple[Query
     return tuple(out)
 
 
+# --- persistent volumes (kube-state-metrics, kubelet): raw.pvc, raw.pod_pvc (collector/prometheus/volumes.py) -----
+_PVC = ("namespace", "persistentvolumeclaim")
+VOLUME: tuple[Query, ...] = (
+    Query("pvc_info", "volume", "last_over_time(kube_persistentvolumeclaim_info[{r}])",
+          labels=(*_PVC, "storageclass", "volumename"), fold=("namespace",)),
+    Query("pvc_request", "volume",
+          "max_over_time(kube_persistentvolumeclaim_resource_requests_storage_bytes[{r}])", labels=_PVC,
+          fold=("namespace",)),
+    Query("pvc_used", "volume", "avg_over_time(kubelet_volume_stats_used_bytes[{r}])", labels=_PVC,
+          fold=("namespace",)),
+    Query("pod_pvc", "volume", "last_over_time(kube_pod_spec_volumes_persistentvolumeclaims_info[{r}])",
+          labels=(*POD_KEYS, "persistentvolumeclaim"), fold=POD_KEYS),
+)
+
+
 def catalog(*, metadata: bool = True, model_labels: dict[str, str] | None = None) -> tuple[Query, ...]:
     """All queries of one collection run (metadata from kube-state-metrics only when asked)."""
-    return (*K8S, *GPU, *CADVISOR, *inference_queries(model_labels), *(META if metadata else ()))
+    return (*K8S, *GPU, *CADVISOR, *inference_queries(model_labels), *VOLUME, *(META if metadata else ()))
 
 
 TABLES_BY_FAMILY = {
@@ -215,5 +230,6 @@ TABLES_BY_FAMILY = {
     "gpu": ("raw.gpu_usage",),
     "cadvisor": ("raw.container_usage", "raw.pod_network"),
     "inference": ("raw.inference", "raw.inference_latency"),
+    "volume": ("raw.pvc", "raw.pod_pvc"),
     "meta": ("raw.k8s_pod", "raw.k8s_namespace", "raw.k8s_node"),
 }

@@ -19,7 +19,7 @@ from typing import Any
 import duckdb
 import polars as pl
 
-from collector.prometheus import fastmatrix, metadata, normalize
+from collector.prometheus import fastmatrix, metadata, normalize, volumes
 from collector.prometheus.catalog import Query, catalog
 from collector.prometheus.client import PromClient, QueryFailed, QueryTooLarge, decode_matrix, gc_paused
 from collector.prometheus.shards import Shard, split_window, windows
@@ -126,6 +126,8 @@ class Collector:
             "raw.pod_network": normalize.pod_network(f),
             "raw.inference": normalize.inference(self.queries, f),
             "raw.inference_latency": normalize.inference_latency(self.queries, f),
+            "raw.pvc": volumes.pvc(f),
+            "raw.pod_pvc": volumes.pod_pvc(f),
         }
 
     def write(self, data: WindowData) -> dict[str, int]:

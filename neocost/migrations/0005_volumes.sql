@@ -1,0 +1,26 @@
+-- Persistent volumes: the raw tables the Prometheus collector fills from kube-state-metrics and kubelet
+-- (conventions of 0002_raw.sql: UTC TIMESTAMP, a row with `ts` describes [ts, ts + resolution)).
+
+-- Per PersistentVolumeClaim and interval in which it exists (kube_persistentvolumeclaim_info /
+-- _resource_requests_storage_bytes; used bytes from kubelet_volume_stats_used_bytes, NULL when no running pod
+-- on a node reports the volume).
+CREATE TABLE raw.pvc (
+    ts                     TIMESTAMP NOT NULL,
+    namespace              VARCHAR NOT NULL,
+    persistentvolumeclaim  VARCHAR NOT NULL,
+    storageclass           VARCHAR NOT NULL DEFAULT '',  -- '' when unknown (no kube_persistentvolumeclaim_info)
+    volume                 VARCHAR NOT NULL DEFAULT '',  -- bound PersistentVolume name ('' while pending)
+    request_bytes          DOUBLE,                       -- requested storage (bytes)
+    used_bytes             DOUBLE,                       -- mean used bytes
+    PRIMARY KEY (ts, namespace, persistentvolumeclaim)
+);
+
+-- Per pod, claim and interval in which the pod object's spec mounts the claim
+-- (kube_pod_spec_volumes_persistentvolumeclaims_info).
+CREATE TABLE raw.pod_pvc (
+    ts                     TIMESTAMP NOT NULL,
+    namespace              VARCHAR NOT NULL,
+    pod                    VARCHAR NOT NULL,
+    persistentvolumeclaim  VARCHAR NOT NULL,
+    PRIMARY KEY (ts, namespace, pod, persistentvolumeclaim)
+);
