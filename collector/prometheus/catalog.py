@@ -2,8 +2,10 @@
 
 Each query is evaluated on the step grid of :mod:`shards` with ``{r}`` = the resolution (``5m``):
 
-- **gauges** are reduced per interval in PromQL (``avg_over_time`` / ``max_over_time``) and aggregated
-  to the labels we store, after the label aliases are folded into one canonical name;
+- **gauges** are reduced per interval and per series in PromQL (``avg_over_time`` / ``max_over_time``); the
+  aggregation to the labels we store happens in the normaliser's group-bys (``mean``/``max`` per key), after
+  the label aliases are folded. A ``max by (...)``/``avg by (...)`` in a range query hashes every series' label
+  set at every step: 3-5x the server time of the plain per-series function (bench/bench_collect.py);
 - **counters** (cpu seconds, bytes, tokens, requests, histogram buckets and sums, Triton µs) are fetched
   as the raw step-aligned value (``last_over_time``) per series, never ``increase()``/``rate()``:
   :mod:`normalize` computes exact per-interval deltas with reset handling per series, then sums.
@@ -51,11 +53,6 @@ def fold_label(metric: dict[str, str], target: str) -> str:
     return metric.get(target, "")
 
 
-def with_aliases(labels: tuple[str, ...]) -> tuple[str, ...]:
-    """``labels`` plus the alias labels of those that have aliases (the ``by`` list before folding)."""
-    return (*labels, *(src for lab in labels for src in ALIASES.get(lab, ())))
-
-
 @dataclass(frozen=True)
 class Query:
     """One named range query. ``labels`` are the label columns the normaliser receives ('' when absent);
@@ -76,11 +73,10 @@ class Query:
         return self.expr.replace("{r}", resolution)
 
 
-def _gauge(name: str, family: str, metric: str, fn: str, by: tuple[str, ...], agg: str = "avg",
-           scale: float = 1.0) -> Query:
+def _gauge(name: str, family: str, metric: str, fn: str, by: tuple[str, ...], scale: float = 1.0) -> Query:
+    """Per-series ``fn(metric[r])``; ``by`` are the label columns kept (aliases folded) for the group-bys."""
     targets = tuple(t for t in by if t in ALIASES)
-    return Query(name, family, f"{agg} by ({', '.join(with_aliases(by))}) ({fn}({metric}[{{r}}]))", labels=by,
-                 scale=scale, fold=targets)
+    return Query(name, family, f"{fn}({metric}[{{r}}])", labels=by, scale=scale, fold=targets)
 
 
 def _counter(name: str, family: str, metric: str, labels: tuple[str, ...], **kw: object) -> Query:
@@ -93,28 +89,25 @@ def _counter(name: str, family: str, metric: str, labels: tuple[str, ...], **kw:
 _CONT = ("namespace", "pod", "container")
 K8S: tuple[Query, ...] = (
     _gauge("k8s_requests", "k8s", f'kube_pod_container_resource_requests{{resource=~"{K8S_RESOURCES}"}}',
-           "max_over_time", (*_CONT, "node", "resource"), agg="max"),
+           "max_over_time", (*_CONT, "node", "resource")),
     _gauge("k8s_limits", "k8s", f'kube_pod_container_resource_limits{{resource=~"{K8S_RESOURCES}"}}',
-           "max_over_time", (*_CONT, "node", "resource"), agg="max"),
-    _gauge("k8s_running", "k8s", "kube_pod_container_status_running", "avg_over_time", _CONT, agg="max"),
-    Query("node_capacity", "k8s", "max by (node, resource) (max_over_time(kube_node_status_capacity[{r}]))",
-          labels=("node", "resource")),
-    Query("node_allocatable", "k8s",
-          "max by (node, resource) (max_over_time(kube_node_status_allocatable[{r}]))",
+           "max_over_time", (*_CONT, "node", "resource")),
+    _gauge("k8s_running", "k8s", "kube_pod_container_status_running", "avg_over_time", _CONT),
+    Query("node_capacity", "k8s", "max_over_time(kube_node_status_capacity[{r}])", labels=("node", "resource")),
+    Query("node_allocatable", "k8s", "max_over_time(kube_node_status_allocatable[{r}])",
           labels=("node", "resource")),
 )
 
 # --- metadata from kube-state-metrics (used when the Kubernetes API is not configured) --------------------------
 META: tuple[Query, ...] = (
     _gauge("ksm_pod_info", "meta", "kube_pod_info", "last_over_time",
-           ("namespace", "pod", "uid", "node", "created_by_kind", "created_by_name"), agg="max"),
+           ("namespace", "pod", "uid", "node", "created_by_kind", "created_by_name")),
     _gauge("ksm_pod_owner", "meta", "kube_pod_owner", "last_over_time",
-           ("namespace", "pod", "owner_kind", "owner_name", "owner_is_controller"), agg="max"),
-    Query("ksm_rs_owner", "meta", "max by (namespace, replicaset, owner_kind, owner_name) "
-          "(last_over_time(kube_replicaset_owner[{r}]))", labels=("namespace", "replicaset", "owner_kind",
-                                                                  "owner_name")),
-    Query("ksm_job_owner", "meta", "max by (namespace, job_name, owner_kind, owner_name) "
-          "(last_over_time(kube_job_owner[{r}]))", labels=("namespace", "job_name", "owner_kind", "owner_name")),
+           ("namespace", "pod", "owner_kind", "owner_name", "owner_is_controller")),
+    Query("ksm_rs_owner", "meta", "last_over_time(kube_replicaset_owner[{r}])",
+          labels=("namespace", "replicaset", "owner_kind", "owner_name")),
+    Query("ksm_job_owner", "meta", "last_over_time(kube_job_owner[{r}])",
+          labels=("namespace", "job_name", "owner_kind", "owner_name")),
     Query("ksm_pod_phase", "meta", "last_over_time(kube_pod_status_phase[{r}]) == 1",
           labels=("namespace", "pod", "phase"), fold=POD_KEYS),
     Query("ksm_pod_labels", "meta", "last_over_time(kube_pod_labels[{r}])", labels=None, fold=POD_KEYS),

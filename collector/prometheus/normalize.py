@@ -13,18 +13,15 @@ per-``finished_reason`` and per-container-restart series never mask each other's
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from operator import itemgetter
 from typing import Any
 
 import numpy as np
 import polars as pl
-import pyarrow as pa
 
 from collector.prometheus.catalog import DCGM_SENTINEL_ABOVE, Query, fold_label
+from collector.prometheus.fastmatrix import Matrix
 from collector.prometheus.shards import EPS_MS, Shard
 
-_VAL = itemgetter(1)
-_TS = itemgetter(0)
 Frames = Mapping[str, pl.DataFrame]
 
 
@@ -32,42 +29,33 @@ Frames = Mapping[str, pl.DataFrame]
 
 def matrix_to_frame(result: Sequence[dict[str, Any]], labels: Sequence[str] | None, step_ms: int,
                     fold: Sequence[str] = ()) -> pl.DataFrame:
+    """:func:`frame_from_matrix` of an orjson-decoded ``result`` list (``step_ms`` is kept for callers; the
+    evaluation times come from the points). Call with the cyclic GC paused."""
+    return frame_from_matrix(Matrix.from_result(result), labels, fold)
+
+
+def frame_from_matrix(m: Matrix, labels: Sequence[str] | None, fold: Sequence[str] = ()) -> pl.DataFrame:
     """Columns: one per label ('' when absent; all labels but ``__name__`` when ``labels`` is None),
     ``sid`` (series index), ``t`` (eval time, ms), ``v`` (float). The labels in ``fold`` take their aliases'
-    values (:func:`catalog.fold_label`). Call with the cyclic GC paused."""
+    values (:func:`catalog.fold_label`)."""
     if labels is None:
         keys: set[str] = set(fold)
-        for r in result:
-            keys.update(r["metric"])
+        for metric in m.metrics:
+            keys.update(metric)
         keys.discard("__name__")
         labels = sorted(keys)
-    n_series = len(result)
-    lens = np.fromiter((len(r["values"]) for r in result), dtype=np.int64, count=n_series)
-    total = int(lens.sum())
-    t = np.empty(total, dtype=np.int64)
-    values: list[str] = []
-    pos = 0
-    for r, n in zip(result, lens):
-        vals = r["values"]
-        first = round(vals[0][0] * 1000)
-        last = round(vals[-1][0] * 1000)
-        if last - first == (n - 1) * step_ms:  # contiguous on the grid: no per-point timestamps needed
-            t[pos:pos + n] = np.arange(first, last + 1, step_ms, dtype=np.int64) if n > 1 else first
-        else:
-            t[pos:pos + n] = np.round(np.fromiter(map(_TS, vals), dtype=np.float64, count=n) * 1000)
-        values.extend(map(_VAL, vals))
-        pos += n
-    v = pa.array(values, type=pa.string()).cast(pa.float64()) if total else pa.array([], type=pa.float64())
-    del values
+    n_series = len(m.metrics)
+    total = int(m.v.size)
+    sid = np.repeat(np.arange(n_series, dtype=np.int32), m.lens)
     cols: dict[str, Any] = {}
     for lab in labels:
-        per_series = ([fold_label(r["metric"], lab) for r in result] if lab in fold
-                      else [r["metric"].get(lab, "") for r in result])
-        cols[lab] = pl.Series(lab, per_series, dtype=pl.Utf8).gather(np.repeat(np.arange(n_series), lens)) \
-            if total else pl.Series(lab, [], dtype=pl.Utf8)
-    cols["sid"] = pl.Series("sid", np.repeat(np.arange(n_series, dtype=np.int32), lens))
-    cols["t"] = pl.Series("t", t)
-    cols["v"] = pl.from_arrow(v)
+        per_series = ([fold_label(metric, lab) for metric in m.metrics] if lab in fold
+                      else [metric.get(lab, "") for metric in m.metrics])
+        cols[lab] = pl.Series(lab, per_series, dtype=pl.Utf8).gather(sid) if total \
+            else pl.Series(lab, [], dtype=pl.Utf8)
+    cols["sid"] = pl.Series("sid", sid)
+    cols["t"] = pl.Series("t", m.t_ms, dtype=pl.Int64)
+    cols["v"] = pl.Series("v", m.v, dtype=pl.Float64)
     return pl.DataFrame(cols)
 
 

@@ -10,6 +10,10 @@
 --   * label maps keep Kubernetes keys (team, app.kubernetes.io/name) when read from the API; from
 --     kube-state-metrics the `label_` prefix is stripped (label_app_kubernetes_io_name -> app_kubernetes_io_name).
 --     Match configured keys with neocost.labels.sanitize_label_key() on both sides.
+--   * the time-series tables have no PRIMARY KEY: DuckDB keeps an ART index in memory for every key ever
+--     inserted and maintaining it made inserts ~4x slower (large scale: GBs of RAM after a few days). Each
+--     collector writes a window with replace_window (delete [start, end), insert) from rows grouped by the key,
+--     so the key stays unique without it.
 
 -- Per container and interval: requests and limits per resource (kube_pod_container_resource_requests/_limits)
 -- and the fraction of the interval the container was running (kube_pod_container_status_running).
@@ -22,8 +26,8 @@ CREATE TABLE raw.container_requests (
     resource   VARCHAR NOT NULL,              -- cpu (cores) | memory (bytes) | nvidia_com_gpu | nvidia_com_mig_*
     request    DOUBLE,                        -- NULL when only a limit is set
     "limit"    DOUBLE,
-    running    DOUBLE,                        -- 0..1 share of the interval running; NULL = unknown
-    PRIMARY KEY (ts, namespace, pod, container, resource)
+    running    DOUBLE                         -- 0..1 share of the interval running; NULL = unknown
+    -- unique key, not indexed (see the header): (ts, namespace, pod, container, resource)
 );
 
 -- Per container and interval: measured usage (cAdvisor, container != "").
@@ -33,8 +37,8 @@ CREATE TABLE raw.container_usage (
     pod           VARCHAR NOT NULL,
     container     VARCHAR NOT NULL,
     cpu_cores     DOUBLE,                     -- mean cores = increase(container_cpu_usage_seconds_total) / seconds
-    memory_bytes  DOUBLE,                     -- mean container_memory_working_set_bytes
-    PRIMARY KEY (ts, namespace, pod, container)
+    memory_bytes  DOUBLE                      -- mean container_memory_working_set_bytes
+    -- unique key, not indexed (see the header): (ts, namespace, pod, container)
 );
 
 -- Per pod and interval: network bytes from the pod sandbox row (container = ""), interfaces summed, lo dropped.
@@ -43,8 +47,8 @@ CREATE TABLE raw.pod_network (
     namespace  VARCHAR NOT NULL,
     pod        VARCHAR NOT NULL,
     tx_bytes   DOUBLE,
-    rx_bytes   DOUBLE,
-    PRIMARY KEY (ts, namespace, pod)
+    rx_bytes   DOUBLE
+    -- unique key, not indexed (see the header): (ts, namespace, pod)
 );
 
 -- Per GPU (or MIG instance) and interval, from the DCGM exporter.
@@ -61,8 +65,8 @@ CREATE TABLE raw.gpu_usage (
     container     VARCHAR,
     util          DOUBLE,                     -- 0..1: PROF_GR_ENGINE_ACTIVE, else DEV_GPU_UTIL / 100
     fb_used_mib   DOUBLE,
-    power_w       DOUBLE,
-    PRIMARY KEY (ts, node, gpu_uuid, mig_instance)
+    power_w       DOUBLE
+    -- unique key, not indexed (see the header): (ts, node, gpu_uuid, mig_instance)
 );
 
 -- Per node and interval: kube_node_status_capacity / _allocatable. A node has rows only while it exists,
@@ -72,8 +76,8 @@ CREATE TABLE raw.node_capacity (
     node         VARCHAR NOT NULL,
     resource     VARCHAR NOT NULL,            -- cpu | memory | nvidia_com_gpu | nvidia_com_mig_* | pods ...
     capacity     DOUBLE,
-    allocatable  DOUBLE,
-    PRIMARY KEY (ts, node, resource)
+    allocatable  DOUBLE
+    -- unique key, not indexed (see the header): (ts, node, resource)
 );
 
 -- Per inference-server pod, model and interval, whatever server produced it (vLLM, SGLang, Triton, TGI,
@@ -91,8 +95,8 @@ CREATE TABLE raw.inference (
     output_tokens    DOUBLE,                  -- generation / output tokens
     cached_tokens    DOUBLE,                  -- prompt tokens served from the prefix cache
     prefill_seconds  DOUBLE,                  -- summed request prefill time
-    decode_seconds   DOUBLE,                  -- summed request decode time
-    PRIMARY KEY (ts, server, namespace, pod, model)
+    decode_seconds   DOUBLE                   -- summed request decode time
+    -- unique key, not indexed (see the header): (ts, server, namespace, pod, model)
 );
 
 -- Latency histograms per interval (bucket count increases), so p50/p95/p99 can be computed for any span.
@@ -104,8 +108,8 @@ CREATE TABLE raw.inference_latency (
     model      VARCHAR NOT NULL DEFAULT '',
     metric     VARCHAR NOT NULL,              -- ttft | e2e | queue | inter_token
     le         DOUBLE NOT NULL,               -- upper bound in seconds; 'Infinity' for +Inf
-    count      DOUBLE NOT NULL,               -- cumulative bucket increase over the interval
-    PRIMARY KEY (ts, server, namespace, pod, model, metric, le)
+    count      DOUBLE NOT NULL                -- cumulative bucket increase over the interval
+    -- unique key, not indexed (see the header): (ts, server, namespace, pod, model, metric, le)
 );
 
 -- Kubernetes metadata as history: a change of labels, node or node facts closes the current version
