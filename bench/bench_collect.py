@@ -22,7 +22,7 @@ import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -32,47 +32,65 @@ RESULTS = REPO / "bench" / "results" / "collect.json"
 # smaller runs can be chosen: NEOCOST_BENCH_SCALE=small NEOCOST_BENCH_DAYS=2.
 SCALE = os.environ.get("NEOCOST_BENCH_SCALE", "large")
 DAYS = int(os.environ.get("NEOCOST_BENCH_DAYS", "7"))
+# days collected (the last SPAN days of the simulation): a shorter span reuses a longer simulation's TSDB
+SPAN = int(os.environ.get("NEOCOST_BENCH_SPAN", str(DAYS)))
 SEED = 1
 END = datetime(2026, 11, 20)
 REPEATS = int(os.environ.get("NEOCOST_BENCH_REPEATS", "3"))
 
 
 def prepare() -> Path:
-    """The backfilled TSDB (simulated and backfilled once, then reused)."""
+    """The backfilled TSDB, cached: simulated once in per-day OpenMetrics chunks, each chunk backfilled by its
+    own promtool run (24 h blocks), so promtool's memory is bounded by one day (it maps and re-parses its whole
+    input per output block: large/7d as one file passed 12.9 GB RSS)."""
     from neocost import services
     from neocost.simulate import simulate
     sim = CACHE / f"sim-{SCALE}-{DAYS}d"
     tsdb = CACHE / f"tsdb-{SCALE}-{DAYS}d"
     if not (sim / "truth.json").exists():
         t = time.time()
-        simulate(sim, days=DAYS, seed=SEED, scale=SCALE, end=END)
-        print(f"simulated {SCALE} {DAYS}d in {time.time() - t:.0f}s", file=sys.stderr)
-    if not (tsdb / ".done").exists():
-        tsdb.mkdir(parents=True, exist_ok=True)
+        s = simulate(sim, days=DAYS, seed=SEED, scale=SCALE, end=END, metrics_chunk_days=1)
+        (sim / "summary.json").write_text(json.dumps({"series": s.series, "samples": s.samples, "nodes": s.nodes,
+                                                      "pods": s.pods, "gpus": s.gpus}))
+        print(f"simulated {SCALE} {DAYS}d in {time.time() - t:.0f}s: {s.series:,} series, {s.samples:,} samples",
+              file=sys.stderr)
+    tsdb.mkdir(parents=True, exist_ok=True)
+    for chunk in sorted((sim / "metrics").glob("*.om")):
+        done = tsdb / f".done-{chunk.stem}"
+        if done.exists():
+            continue
         t = time.time()
-        services.backfill(sim / "metrics.om", tsdb)
-        (tsdb / ".done").write_text("ok")
-        print(f"backfilled in {time.time() - t:.0f}s", file=sys.stderr)
+        services.backfill(chunk, tsdb, max_block_duration="24h")
+        done.write_text("ok")
+        print(f"backfilled {chunk.name} ({chunk.stat().st_size / 1e9:.1f} GB) in {time.time() - t:.0f}s",
+              file=sys.stderr)
     return tsdb
 
 
 def _settings(url: str):  # type: ignore[no-untyped-def]
     from neocost.settings import load_settings
-    return load_settings(None, {"prometheus": {"url": url, "window": f"{DAYS}d"}}, environ={})
+    return load_settings(None, {"prometheus": {"url": url}}, environ={})  # defaults: 1 d windows, 2 workers
 
 
 def _tasks(url: str):  # type: ignore[no-untyped-def]
-    """The (query, shard) list neocost runs for the whole span (one window)."""
-    from collector.prometheus.catalog import catalog
-    from collector.prometheus.shards import split_window
+    """Exactly the (query, shard) list ``neocost collect`` runs for the span: per commit window, every catalog
+    query split into the same time shards."""
+    from collector.prometheus.collect import Collector
+    from collector.prometheus.shards import split_window, windows
+    from neocost.settings import parse_duration
     s = _settings(url)
     p = s.prometheus
-    shards = split_window(END - timedelta(days=DAYS), END, 300, max_points=p.max_points_per_series,
-                          parts=p.shards_per_query)
-    return s, [(q, sh) for q in catalog() for sh in shards]
+    col = Collector(s, None, client=object())  # type: ignore[arg-type]
+    tasks = []
+    for w in windows(END - timedelta(days=SPAN), END, parse_duration(p.window)):
+        for bs, be in col.batches(*w):
+            shards = split_window(bs, be, 300, max_points=p.max_points_per_series, parts=p.shards_per_query)
+            tasks += [(q, sh) for q in col.queries for sh in shards]
+    return s, tasks
 
 
 def path_ceiling(url: str) -> dict:
+    """Fetch (identity) + orjson decode with GC paused, count the samples, discard."""
     from collector.prometheus.client import PromClient, decode_matrix, gc_paused
     s, tasks = _tasks(url)
     client = PromClient(s.prometheus)
@@ -80,7 +98,7 @@ def path_ceiling(url: str) -> dict:
     def one(task):  # type: ignore[no-untyped-def]
         q, sh = task
         first, last = sh.eval_range(q.counter)
-        body = client.fetch_range(q.promql("5m"), first / 1000, last / 1000, 300, name=q.name)
+        body = client.fetch_range(q.promql(s.prometheus.resolution), first / 1000, last / 1000, 300, name=q.name)
         with gc_paused():
             res = decode_matrix(body)
             return sum(len(r["values"]) for r in res)
@@ -88,36 +106,45 @@ def path_ceiling(url: str) -> dict:
     t = time.perf_counter()
     with ThreadPoolExecutor(s.prometheus.workers) as pool:
         samples = sum(pool.map(one, tasks))
-    return {"seconds": time.perf_counter() - t, "samples": samples}
+    return {"seconds": time.perf_counter() - t, "samples": samples, "requests": len(tasks)}
 
 
 def path_usual(url: str) -> dict:
+    """prometheus-api-client as a typical user would: ``custom_query_range`` per query and time chunk (the same
+    1-day windows and shards as neocost, which keeps every request under 11,000 points and bounds memory),
+    ``MetricRangeDataFrame`` (pandas), then ``CREATE TABLE ... AS SELECT * FROM df`` in DuckDB. Same worker
+    count; each worker converts and writes its own chunk (a cursor per thread), so nothing piles up."""
+    import threading
     import duckdb
     from prometheus_api_client import MetricRangeDataFrame, PrometheusConnect
     s, tasks = _tasks(url)
     pc = PrometheusConnect(url=url)
     con = duckdb.connect(tempfile.mktemp(suffix=".duckdb"))
-    samples = 0
-    t = time.perf_counter()
+    local = threading.local()
 
-    def one(task):  # type: ignore[no-untyped-def]
-        q, sh = task
+    def one(item):  # type: ignore[no-untyped-def]
+        i, (q, sh) = item
         first, last = sh.eval_range(q.counter)
         # the library rounds start/end to whole seconds: evaluate on the plain grid (same number of points)
-        return q.name, pc.custom_query_range(q.promql("5m"), datetime.utcfromtimestamp((first + 1) / 1000),
-                                             datetime.utcfromtimestamp((last + 1) / 1000), "300")
+        data = pc.custom_query_range(q.promql(s.prometheus.resolution),
+                                     datetime.fromtimestamp((first + 1) / 1000, timezone.utc),
+                                     datetime.fromtimestamp((last + 1) / 1000, timezone.utc), "300")
+        if not data:
+            return 0
+        df = MetricRangeDataFrame(data).reset_index()
+        del data
+        df.columns = [str(c) for c in df.columns]
+        if not hasattr(local, "cur"):
+            local.cur = con.cursor()
+        local.cur.register("df", df)
+        local.cur.execute(f"CREATE TABLE t{i} AS SELECT * FROM df")
+        local.cur.unregister("df")
+        return len(df)
 
+    t = time.perf_counter()
     with ThreadPoolExecutor(s.prometheus.workers) as pool:
-        for i, (name, data) in enumerate(pool.map(one, tasks)):
-            if not data:
-                continue
-            df = MetricRangeDataFrame(data).reset_index()
-            df.columns = [str(c) for c in df.columns]
-            samples += len(df)
-            con.register("df", df)
-            con.execute(f"CREATE TABLE t{i} AS SELECT * FROM df")
-            con.unregister("df")
-    return {"seconds": time.perf_counter() - t, "samples": samples}
+        samples = sum(pool.map(one, enumerate(tasks)))
+    return {"seconds": time.perf_counter() - t, "samples": samples, "requests": len(tasks)}
 
 
 def path_neocost(url: str) -> dict:
@@ -126,7 +153,7 @@ def path_neocost(url: str) -> dict:
     s = _settings(url)
     con = warehouse.connect(tempfile.mktemp(suffix=".duckdb"))
     t = time.perf_counter()
-    res = collect_prometheus(s, con, start=END - timedelta(days=DAYS), end=END)
+    res = collect_prometheus(s, con, start=END - timedelta(days=SPAN), end=END)
     assert res.status == "ok", res.skipped
     return {"seconds": time.perf_counter() - t, "samples": res.samples, "rows": sum(res.tables.values())}
 
@@ -140,10 +167,46 @@ def _child(name: str, url: str) -> None:
     print(json.dumps(out))
 
 
+RSS_LIMIT_MIB = int(os.environ.get("NEOCOST_BENCH_RSS_LIMIT_MIB", "8000"))  # shared machine: stop a runaway path
+
+
+def _rss_mib(pid: int) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
 def _run(name: str, url: str) -> dict:
-    r = subprocess.run([sys.executable, "-m", "bench.bench_collect", "--child", name, url], cwd=REPO,
-                       capture_output=True, text=True, check=True)
-    return json.loads(r.stdout.strip().splitlines()[-1])
+    """One path in its own process (peak RSS is its own), killed above ``RSS_LIMIT_MIB``; load average noted."""
+    load = os.getloadavg()[0]
+    proc = subprocess.Popen([sys.executable, "-m", "bench.bench_collect", "--child", name, url], cwd=REPO,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    while proc.poll() is None:
+        if _rss_mib(proc.pid) > RSS_LIMIT_MIB:
+            proc.kill()
+            proc.wait()
+            raise RuntimeError(f"bench path {name} passed {RSS_LIMIT_MIB} MiB RSS and was stopped")
+        time.sleep(0.5)
+    out, err = proc.communicate()
+    if proc.returncode:
+        raise RuntimeError(f"bench path {name} failed:\n{err[-3000:]}")
+    res = json.loads(out.strip().splitlines()[-1])
+    res["load_avg_1m"] = [round(load, 2), round(os.getloadavg()[0], 2)]
+    return res
+
+
+def _tsdb_stats(tsdb: Path) -> dict:
+    """Series and samples stored in the blocks overlapping the collected span (from the blocks' meta.json)."""
+    lo = (END - timedelta(days=SPAN)).replace(tzinfo=timezone.utc).timestamp() * 1000
+    hi = END.replace(tzinfo=timezone.utc).timestamp() * 1000
+    metas = [json.loads(m.read_text()) for m in tsdb.glob("*/meta.json")]
+    inside = [m for m in metas if m["minTime"] < hi and m["maxTime"] > lo]
+    return {"blocks": len(inside), "samples": sum(m["stats"]["numSamples"] for m in inside),
+            "max_series_per_block": max((m["stats"]["numSeries"] for m in inside), default=0)}
 
 
 def main() -> dict:
@@ -159,6 +222,7 @@ def main() -> dict:
     for name, rs in runs.items():
         sec = statistics.median(r["seconds"] for r in rs)
         samples = rs[0]["samples"]
+        assert all(r["samples"] == samples for r in rs), f"{name}: sample counts differ between runs"
         summary[name] = {"seconds_median": round(sec, 3), "samples": samples,
                          "samples_per_s": round(samples / sec), "peak_rss_mib": round(max(r["peak_rss_mib"] for r in rs)),
                          "runs": [round(r["seconds"], 3) for r in rs]}
@@ -168,7 +232,11 @@ def main() -> dict:
     goals = {"vs_ceiling>=0.8": ratios["neocost_vs_ceiling_samples_per_s"] >= 0.8,
              "speedup_vs_usual>=3": ratios["neocost_speedup_vs_usual"] >= 3,
              "peak_rss<1GiB": c["peak_rss_mib"] < 1024}
-    result = {"scale": SCALE, "days": DAYS, "repeats": REPEATS, "paths": summary, "ratios": ratios, "goals": goals}
+    sim = CACHE / f"sim-{SCALE}-{DAYS}d" / "summary.json"
+    result = {"scale": SCALE, "simulated_days": DAYS, "collected_days": SPAN, "repeats": REPEATS,
+              "simulation": json.loads(sim.read_text()) if sim.exists() else None, "tsdb": _tsdb_stats(tsdb),
+              "load_avg_1m": [r["load_avg_1m"] for rs in runs.values() for r in rs],
+              "paths": summary, "ratios": ratios, "goals": goals}
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=2) + "\n")
     print(f"{'path':10s} {'median s':>9s} {'samples':>11s} {'samples/s':>11s} {'peak MiB':>9s}")

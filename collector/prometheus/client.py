@@ -34,6 +34,8 @@ from neocost.settings import PrometheusSettings
 
 _TOO_LARGE = ("exceeded maximum resolution", "11,000 points", "11000 points", "too many samples",
               "query processing would load too many samples", "maximum number of", "points per timeseries")
+# a server stopping mid-body breaks the chunked read: as transient as a refused connection
+_TRANSIENT = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError)
 _gc_lock = threading.Lock()
 _gc_depth = 0
 
@@ -147,7 +149,7 @@ class PromClient:
             try:
                 resp = self.session.post(self.url + path, data=form, headers=self.headers, auth=self.auth,
                                          timeout=self.settings.timeout_seconds)
-            except (requests.ConnectionError, requests.Timeout) as exc:
+            except _TRANSIENT as exc:
                 last = f"{type(exc).__name__}: {exc}"
                 continue
             body = resp.content

@@ -30,6 +30,9 @@ from neocost.settings import Settings, parse_duration
 from neocost.timeutil import floor_time, utcnow
 
 SOURCE = "prometheus"
+# A commit window is fetched and written in batches of at most this span, inside the window's one transaction:
+# the client's memory grows with series x points in flight (large scale, ~75 k series: ~3 GB for a 1 d batch).
+FETCH_BATCH_S = 4 * 3600
 Progress = Callable[[dict[str, Any]], None]
 
 
@@ -131,29 +134,53 @@ class Collector:
         }
 
     def write(self, data: WindowData) -> dict[str, int]:
+        """Write one window and move the watermark, in one transaction."""
+        with warehouse.transaction(self.con):
+            counts = self.write_rows(data)
+            warehouse.set_watermark(self.con, SOURCE, "", data.end)
+        return counts
+
+    def write_rows(self, data: WindowData) -> dict[str, int]:
+        """Replace ``[data.start, data.end)`` in every raw table (call inside a transaction)."""
         tables = self.tables(data)
         meta = metadata.build(data.frames, data.start, data.end, self.step, self.settings) if self.use_ksm else None
         counts: dict[str, int] = {}
-        with warehouse.transaction(self.con):
-            for table, df in tables.items():
-                counts[table] = warehouse.replace_window(self.con, table, df.to_arrow(), start=data.start,
-                                                         end=data.end)
-            if meta is not None:
-                counts.update(metadata.write(self.con, meta, data.start, data.end))
-            warehouse.set_watermark(self.con, SOURCE, "", data.end)
+        for table, df in tables.items():
+            counts[table] = warehouse.replace_window(self.con, table, df.to_arrow(), start=data.start, end=data.end)
+        del tables
+        if meta is not None:
+            counts.update(metadata.write(self.con, meta, data.start, data.end))
         return counts
+
+    def batches(self, ws: datetime, we: datetime) -> list[tuple[datetime, datetime]]:
+        """The fetch batches of a commit window (see :data:`FETCH_BATCH_S`)."""
+        return windows(ws, we, max(self.step, FETCH_BATCH_S // self.step * self.step))
 
     def run(self, start: datetime, end: datetime) -> CollectResult:
         t0 = time.perf_counter()
         result = CollectResult(source=SOURCE, window_start=start, window_end=end)
         wins = windows(start, end, parse_duration(self.settings.prometheus.window))
+        plan = [b for w in wins for b in self.batches(*w)]
         samples = 0
+        nxt = 0
         with ThreadPoolExecutor(max_workers=self.settings.prometheus.workers,
                                 thread_name_prefix="neocost-prom") as pool:
-            pending = self._submit(pool, *wins[0]) if wins else []
+            pending = self._submit(pool, *plan[0]) if plan else []
             for k, (ws, we) in enumerate(wins):
+                counts: dict[str, int] = {}
+                win_samples = 0
                 try:
-                    data = self._gather(ws, we, pending)
+                    # the window's batches and its watermark commit together: a failure leaves nothing behind
+                    with warehouse.transaction(self.con):
+                        for bs, be in self.batches(ws, we):
+                            data = self._gather(bs, be, pending)
+                            nxt += 1  # the next batch is fetched while this one is written
+                            pending = self._submit(pool, *plan[nxt]) if nxt < len(plan) else []
+                            for t, n in self.write_rows(data).items():
+                                counts[t] = counts.get(t, 0) + n
+                            win_samples += data.samples
+                            del data
+                        warehouse.set_watermark(self.con, SOURCE, "", we)
                 except (QueryFailed, CollectError) as exc:
                     for _, fut in pending:
                         fut.cancel()
@@ -162,13 +189,11 @@ class Collector:
                     result.skipped.append(f"prometheus {ws:%Y-%m-%dT%H:%MZ}..{end:%Y-%m-%dT%H:%MZ}: {exc} "
                                           "(nothing from it was stored; the watermark did not move)")
                     break
-                pending = self._submit(pool, *wins[k + 1]) if k + 1 < len(wins) else []
-                counts = self.write(data)
-                samples += data.samples
+                samples += win_samples
                 for t, n in counts.items():
                     result.tables[t] = result.tables.get(t, 0) + n
                 self.progress({"event": "window", "window": (ws, we), "rows": sum(counts.values()),
-                               "samples": data.samples, "index": k + 1, "windows": len(wins)})
+                               "samples": win_samples, "index": k + 1, "windows": len(wins)})
         result.seconds = time.perf_counter() - t0
         result.samples = samples  # type: ignore[attr-defined]
         return result
