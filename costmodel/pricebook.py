@@ -60,6 +60,7 @@ class Defaults:
     spot_cpu_core_hourly: float = 0.006655
     spot_ram_gib_hourly: float = 0.000892
     spot_gpu_hourly: float = 0.40
+    volume_gib_month: float = 0.10
     source: str = "OpenCost configs/default.json"
     as_of: str = "2024-10-24"
 
@@ -74,6 +75,7 @@ class PriceBook:
     gpus: dict[tuple[str, str], tuple[float, str, str]] = field(default_factory=dict)  # (product, ct) -> hourly
     storage: dict[str, tuple[float, str, str]] = field(default_factory=dict)  # class -> $/GiB-month
     egress: dict[str, tuple[float, str, str]] = field(default_factory=dict)   # class -> $/GiB
+    volumes: dict[str, tuple[float, str, str]] = field(default_factory=dict)  # StorageClass -> $/GiB-month
     discounts: dict[str, float] = field(default_factory=dict)                 # capacity type -> CPU/RAM fraction
     sources: list[str] = field(default_factory=list)
 
@@ -90,7 +92,7 @@ class PriceBook:
             defaults=other.defaults if other.defaults != Defaults() or not self.sources else self.defaults,
             nodes={**nodes, **other.nodes}, node_names={**self.node_names, **other.node_names},
             gpus={**gpus, **other.gpus}, storage={**self.storage, **other.storage},
-            egress={**self.egress, **other.egress}, discounts={**self.discounts, **other.discounts},
+            egress={**self.egress, **other.egress}, volumes={**self.volumes, **other.volumes}, discounts={**self.discounts, **other.discounts},
             sources=self.sources + other.sources)
 
     # -- lookups -------------------------------------------------------------------------------------------
@@ -221,7 +223,7 @@ def _provenance(row: dict[str, Any], where: str) -> tuple[str, str]:
 
 def parse_toml(data: dict[str, Any], origin: str = "<toml>") -> PriceBook:
     book = PriceBook(name=str(data.get("name", origin)), currency=str(data.get("currency", "USD")), sources=[origin])
-    known = {"name", "currency", "defaults", "node", "gpu", "storage", "egress", "discount"}
+    known = {"name", "currency", "defaults", "node", "gpu", "storage", "egress", "discount", "volume"}
     extra = set(data) - known
     if extra:
         raise PriceError(f"{origin}: unknown section(s) {sorted(extra)}; allowed: {sorted(known)}")
@@ -232,7 +234,8 @@ def parse_toml(data: dict[str, Any], origin: str = "<toml>") -> PriceBook:
         base = Defaults()
         book.defaults = Defaults(**{k: (_num(d, k, where) if d.get(k) is not None else getattr(base, k))
                                     for k in ("cpu_core_hourly", "ram_gib_hourly", "gpu_hourly",
-                                              "spot_cpu_core_hourly", "spot_ram_gib_hourly", "spot_gpu_hourly")},
+                                              "spot_cpu_core_hourly", "spot_ram_gib_hourly", "spot_gpu_hourly",
+                                              "volume_gib_month")},
                                  source=src, as_of=as_of)
     for i, r in enumerate(data.get("node", [])):
         where = f"{origin} [[node]] #{i + 1} ({r.get('instance_type')!r}, {r.get('capacity_type')!r})"
@@ -262,6 +265,11 @@ def parse_toml(data: dict[str, Any], origin: str = "<toml>") -> PriceBook:
         if not r.get("class"):
             raise PriceError(f"{where}: missing class")
         book.storage[str(r["class"]).upper()] = (_num(r, "gib_month", where, True), *_provenance(r, where))  # type: ignore
+    for i, r in enumerate(data.get("volume", [])):
+        where = f"{origin} [[volume]] #{i + 1} ({r.get('class')!r})"
+        if not r.get("class"):
+            raise PriceError(f"{where}: missing class (the StorageClass name)")
+        book.volumes[str(r["class"])] = (_num(r, "gib_month", where, True), *_provenance(r, where))  # type: ignore
     for i, r in enumerate(data.get("egress", [])):
         where = f"{origin} [[egress]] #{i + 1} ({r.get('class')!r})"
         if r.get("class") not in EGRESS_CLASSES:
