@@ -1,14 +1,19 @@
 """Benchmark: `neocost collect` (Prometheus) against the ceiling and the usual pick, in one run.
 
-On the simulator's ``large`` scale, 7 days, backfilled into a throwaway Prometheus (cached under ``.bench/``):
+On the simulator's ``large`` scale (default 7 days; ``NEOCOST_BENCH_DAYS``), backfilled into a throwaway
+Prometheus (cached under ``.bench/``: simulated in per-day OpenMetrics chunks, one promtool run per chunk), the
+last ``NEOCOST_BENCH_SPAN`` days (default all) are collected three ways:
 
-- (a) ceiling: the same queries and shards, plain HTTP (identity) + orjson decode with GC paused, discarded;
-- (b) usual pick: prometheus-api-client ``custom_query_range`` + ``MetricRangeDataFrame`` (pandas) -> DuckDB;
-- (c) ``collect_prometheus`` end to end into a fresh DuckDB file.
+- (a) ceiling: the same queries, batches and shards, plain HTTP (identity) + orjson decode with GC paused,
+  discarded;
+- (b) usual pick: prometheus-api-client ``custom_query_range`` per query and time chunk + ``MetricRangeDataFrame``
+  (pandas) -> DuckDB;
+- (c) ``collect_prometheus`` end to end into a fresh DuckDB file (default settings).
 
-Each path runs in its own subprocess (peak RSS from ``resource.getrusage``); medians of ``REPEATS`` runs.
-Goals: (c) >= 0.8 × (a) samples/s, (c) >= 3 × faster than (b), (c) peak RSS < 1 GiB.
-Writes ``bench/results/collect.json``.
+Each path runs in its own subprocess (peak RSS from ``resource.getrusage``; stopped above
+``NEOCOST_BENCH_RSS_LIMIT_MIB``); medians of ``REPEATS`` interleaved runs; the 1-minute load average is
+recorded before and after each run (the machine is shared). Goals: (c) >= 0.8 x (a) samples/s, (c) >= 3 x
+faster than (b), (c) peak RSS < 1 GiB. Writes ``bench/results/collect.json``.
 """
 
 from __future__ import annotations
@@ -28,8 +33,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 CACHE = REPO / ".bench"
 RESULTS = REPO / "bench" / "results" / "collect.json"
-# large/7d is the goal's setting; its OpenMetrics file is ~44 GB and promtool needs > 16 GB to backfill it, so
-# smaller runs can be chosen: NEOCOST_BENCH_SCALE=small NEOCOST_BENCH_DAYS=2.
+# large/7d is the goal's setting (~143 M samples, 44 GB of OpenMetrics; per-day chunks keep promtool at ~1 GB
+# anonymous + the mapped 6.3 GB chunk). Smaller runs: NEOCOST_BENCH_DAYS=2 NEOCOST_BENCH_SPAN=1.
 SCALE = os.environ.get("NEOCOST_BENCH_SCALE", "large")
 DAYS = int(os.environ.get("NEOCOST_BENCH_DAYS", "7"))
 # days collected (the last SPAN days of the simulation): a shorter span reuses a longer simulation's TSDB
