@@ -12,23 +12,13 @@ import click
 
 from collector.result import CollectResult
 from neocost import warehouse
-from neocost.cli import CliState
+from neocost.cli import CliState, time_option
 from neocost.errors import NeocostError
 from neocost.settings import Settings
-from neocost.timeutil import parse_time
 
 SOURCES = ("prometheus", "kubernetes", "s3")
 # source -> (module, function): the Kubernetes and S3 collectors live in their own packages, loaded lazily.
 COLLECTORS = {"kubernetes": ("collector.kubernetes", "collect_kubernetes"), "s3": ("collector.s3", "collect_s3")}
-
-
-def _time(ctx: click.Context, param: click.Parameter, value: str | None) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        return parse_time(value)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc)) from None
 
 
 def _wanted(source: str, s: Settings) -> tuple[bool, str]:
@@ -92,9 +82,9 @@ def _print_summary(results: list[CollectResult], as_json: bool) -> None:
 @click.command()
 @click.option("--source", type=click.Choice([*SOURCES, "all"]), default="all", show_default=True,
               help="Which source to collect; 'all' runs every configured one.")
-@click.option("--start", callback=_time, default=None, help="Backfill from (RFC 3339, date, unix s or now-7d); "
+@click.option("--start", callback=time_option, default=None, help="Backfill from (RFC 3339, date, unix s or now-7d); "
               "default: the watermark minus prometheus.overlap.")
-@click.option("--end", callback=_time, default=None, help="Backfill up to (exclusive; default now).")
+@click.option("--end", callback=time_option, default=None, help="Backfill up to (exclusive; default now).")
 @click.option("--prometheus", "prometheus_url", default=None, help="Prometheus-compatible API base URL.")
 @click.option("--kubeconfig", type=click.Path(path_type=Path), default=None,
               help="kubeconfig file (enables the Kubernetes API collector).")

@@ -8,17 +8,8 @@ from typing import Any
 import click
 import orjson
 
-from neocost.cli import CliState
-from neocost.timeutil import parse_time, rfc3339
-
-
-def _time(_ctx: click.Context, _param: click.Parameter, value: str | None) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        return parse_time(value)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc)) from None
+from neocost.cli import CliState, time_option
+from neocost.timeutil import rfc3339
 
 
 def _open(state: CliState, **drift: Any) -> tuple[Any, Any]:
@@ -37,8 +28,8 @@ def drift() -> None:
 
 @drift.command("run")
 @click.option("--model", help="Only this model.")
-@click.option("--start", callback=_time, help="First window (RFC 3339, date, or now-7d).")
-@click.option("--end", callback=_time, help="End of the last window (exclusive).")
+@click.option("--start", callback=time_option, help="First window (RFC 3339, date, or now-7d).")
+@click.option("--end", callback=time_option, help="End of the last window (exclusive).")
 @click.option("--embeddings", help="Parquet directory, glob or s3://bucket/prefix (setting drift.embeddings).")
 @click.pass_obj
 def run_cmd(state: CliState, model: str | None, start: datetime | None, end: datetime | None,
@@ -104,8 +95,8 @@ def baseline() -> None:
 
 @baseline.command("save")
 @click.argument("name")
-@click.option("--start", callback=_time, required=True)
-@click.option("--end", callback=_time, required=True)
+@click.option("--start", callback=time_option, required=True)
+@click.option("--end", callback=time_option, required=True)
 @click.option("--model")
 @click.pass_obj
 def baseline_save(state: CliState, name: str, start: datetime, end: datetime, model: str | None) -> None:

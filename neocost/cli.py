@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 import sys
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ import click
 from neocost import __version__
 from neocost.errors import NeocostError
 from neocost.settings import Settings, load_settings
+from neocost.timeutil import parse_time
 
 # command name -> "module:attribute"; loaded only when the command runs or --help lists it.
 LAZY_COMMANDS: dict[str, str] = {
@@ -112,6 +114,16 @@ def cli(ctx: click.Context, config: Path | None, warehouse: Path | None, debug: 
     if warehouse is not None:
         overrides["warehouse"] = {"path": warehouse}
     ctx.obj = CliState(config=config, overrides=overrides, debug=debug)
+
+
+def time_option(_ctx: click.Context | None, _param: click.Parameter | None, value: str | None) -> datetime | None:
+    """Click callback for --start/--end: RFC 3339, a date, unix seconds or now-7d -> naive UTC datetime."""
+    if value is None:
+        return None
+    try:
+        return parse_time(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -23,7 +23,6 @@ from typing import Any
 
 import click
 from rich.console import Console
-from rich.table import Table
 
 from neocost import warehouse
 from neocost.cli import CliState

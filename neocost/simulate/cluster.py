@@ -10,8 +10,8 @@ import uuid as uuidlib
 
 import numpy as np
 
-from neocost.simulate.model import MIG_SLICES, Cluster, Container, Device, Node, Pod
-from neocost.simulate.traffic import ModelProfile, diurnal, make_traffic
+from neocost.simulate.model import MIG_SLICES, Container, Device, Node, Pod
+from neocost.simulate.traffic import ModelProfile, diurnal
 
 GiB = 2**30
 UNITS = {"small": 1, "medium": 5, "large": 28}
