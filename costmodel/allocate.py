@@ -48,8 +48,8 @@ _VERSIONS = (
     ("cm_node_v", "raw.k8s_node", ("node",),
      ("instance_type", "capacity_type", "node_pool", "gpu_product", "gpu_count", "gpu_replicas", "cpu_cores",
       "memory_bytes", "labels"),
-     f"instance_type, capacity_type, node_pool, gpu_product, gpu_count, gpu_replicas, cpu_cores, memory_bytes, "
-     f"{_TAGS}"),
+     "instance_type, capacity_type, node_pool, gpu_product, gpu_count, gpu_replicas, cpu_cores, "
+     f"memory_bytes, {_TAGS}"),
 )
 
 
