@@ -8,22 +8,12 @@ from pathlib import Path
 import click
 import orjson
 
-from neocost.cli import CliState
+from neocost.cli import CliState, time_option
 from neocost.settings import Settings, parse_duration
-from neocost.timeutil import parse_time
 from neocost.warehouse import connect
 
 _pricebook = click.option("--pricebook", "pricebooks", multiple=True, type=click.Path(path_type=Path, exists=True),
                           help="Price book file (TOML or OpenCost CSV); repeatable, later files win.")
-
-
-def _time(value: str | None) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        return parse_time(value)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc)) from None
 
 
 def _settings(ctx: click.Context) -> Settings:
@@ -34,7 +24,7 @@ def _settings(ctx: click.Context) -> Settings:
 def _window(con, start: str | None, end: str | None, step: int) -> tuple[datetime, datetime]:  # type: ignore[no-untyped-def]
     from costmodel.allocate import ceil_hour, collected_window, floor_hour
 
-    s, e = _time(start), _time(end)
+    s, e = time_option(None, None, start), time_option(None, None, end)
     if s is None or e is None:
         w = collected_window(con, step)
         if w is None:
@@ -128,7 +118,7 @@ def report(ctx: click.Context, start: str | None, end: str | None, by: str, basi
 def _mart_window(con, start: str | None, end: str | None) -> tuple[datetime, datetime]:  # type: ignore[no-untyped-def]
     from datetime import timedelta
 
-    s, e = _time(start), _time(end)
+    s, e = time_option(None, None, start), time_option(None, None, end)
     if s is None or e is None:
         lo, hi = (con.execute("SELECT min(hour), max(hour) FROM mart.cost_hourly").fetchall() or [(None, None)])[0]
         if lo is None:
