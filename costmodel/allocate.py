@@ -186,7 +186,8 @@ def _params(settings: CostModelSettings, labels: LabelSettings, book: pb.PriceBo
     egress_gib = sum(share * book.egress_price(klass) for klass, share in split.items())
     keys = {f"k_{tag}": sanitize_label_key(key) for tag, key in labels.tag_keys().items()}
     return {"start": start, "end": end, "dt": step_seconds / 3600.0, "shared": list(settings.shared_namespaces),
-            "idle_mode": settings.share_idle, "shared_mode": settings.share_shared, "egress_gib": egress_gib, **keys}
+            "idle_mode": settings.share_idle, "shared_mode": settings.share_shared, "egress_gib": egress_gib,
+            "volume_gib_month": book.defaults.volume_gib_month, **keys}
 
 
 def build(con: duckdb.DuckDBPyConnection, *, costmodel: CostModelSettings | None = None,
@@ -272,13 +273,18 @@ def _build_window(con: duckdb.DuckDBPyConnection, settings: CostModelSettings, l
                         "gib_month": [v[0] for v in book.storage.values()] or [0.023]})
     con.register("_cm_prices", prices)
     con.register("_cm_storage_prices", storage)
+    volumes = pa.table({"class": pa.array(list(book.volumes), pa.string()),
+                        "gib_month": pa.array([v[0] for v in book.volumes.values()], pa.float64())})
+    con.register("_cm_volume_prices", volumes)
     try:
         con.execute("CREATE OR REPLACE TEMP TABLE cm_price AS "
                     "SELECT row_number() OVER (ORDER BY node)::INTEGER AS nid, * FROM _cm_prices")
         con.execute("CREATE OR REPLACE TEMP TABLE cm_storage_price AS SELECT * FROM _cm_storage_prices")
+        con.execute("CREATE OR REPLACE TEMP TABLE cm_volume_price AS SELECT * FROM _cm_volume_prices")
     finally:
         con.unregister("_cm_prices")
         con.unregister("_cm_storage_prices")
+        con.unregister("_cm_volume_prices")
     for name, sql in steps:
         if name.startswith(_TEMP_STEPS):
             _run(con, name, sql, params)

@@ -101,6 +101,11 @@ class PriceBook:
         row = self.storage.get(storage_class.upper()) or self.storage.get("STANDARD")
         return row[0] if row else 0.023
 
+    def volume_price(self, storage_class: str) -> float:
+        """$/GiB-month of a persistent volume's StorageClass (exact name), else ``defaults.volume_gib_month``."""
+        row = self.volumes.get(storage_class)
+        return row[0] if row else self.defaults.volume_gib_month
+
     def egress_price(self, klass: str) -> float:
         row = self.egress.get(klass)
         return row[0] if row else 0.0

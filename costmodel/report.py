@@ -57,6 +57,7 @@ def cost_table(con: duckdb.DuckDBPyConnection, start: datetime, end: datetime, b
     cur = con.execute(f"""
         SELECT {', '.join(exprs)}, sum(gpu_hours) AS gpu_hours, sum(gpu_cost) AS gpu, sum(cpu_cost) AS cpu,
                sum(ram_cost) AS ram, sum(egress_cost) AS egress, sum(storage_cost) AS storage,
+               sum(volume_cost) AS volume,
                sum(CASE WHEN kind = 'idle' THEN usage_cost ELSE idle_gpu_cost + idle_cpu_cost + idle_ram_cost END)
                    AS idle, sum(shared_cost) AS shared, sum({col}) AS cost
         FROM mart.cost_hourly WHERE hour >= ? AND hour < ?
@@ -79,9 +80,10 @@ def truth_report(con: duckdb.DuckDBPyConnection, start: datetime, end: datetime,
     gpu, cpu, ram, agpu, acpu, aram, igpu, icpu, iram, cap_gh = (float(x or 0) for x in nr)
     tot = con.execute("""SELECT sum(gpu_cost + cpu_cost + ram_cost) FILTER (WHERE kind = 'container'),
                                 sum(gpu_cost + cpu_cost + ram_cost) FILTER (WHERE kind = 'container' AND is_shared),
-                                sum(egress_cost), sum(storage_cost), sum(tx_bytes), sum(gpu_hours)
+                                sum(egress_cost), sum(storage_cost), sum(tx_bytes), sum(gpu_hours),
+                                sum(volume_cost)
                          FROM mart.cost_hourly WHERE hour >= ? AND hour < ?""", w).fetchone() or ()
-    allocated, shared, egress, storage, tx, alloc_gh = (float(x or 0) for x in tot)
+    allocated, shared, egress, storage, tx, alloc_gh, volume = (float(x or 0) for x in tot)
     node_cost = gpu + cpu + ram
     cost = {b: {d: {k: _r(v) for k, v in cost_by_dim(con, start, end, d, b).items()} for d in TRUTH_DIMENSIONS}
             for b in ("usage", "allocation")}
@@ -92,7 +94,7 @@ def truth_report(con: duckdb.DuckDBPyConnection, start: datetime, end: datetime,
         "currency": currency,
         "totals": {"node_cost": _r(node_cost), "allocated_cost": _r(allocated), "idle_cost": _r(igpu + icpu + iram),
                    "shared_cost": _r(shared), "egress_cost": _r(egress), "storage_cost": _r(storage),
-                   "total_cost": _r(node_cost + egress + storage)},
+                   "volume_cost": _r(volume), "total_cost": _r(node_cost + egress + storage + volume)},
         "by_resource": {"gpu": {"node": _r(gpu), "allocated": _r(agpu), "idle": _r(igpu)},
                         "cpu": {"node": _r(cpu), "allocated": _r(acpu), "idle": _r(icpu)},
                         "ram": {"node": _r(ram), "allocated": _r(aram), "idle": _r(iram)}},
@@ -104,6 +106,7 @@ def truth_report(con: duckdb.DuckDBPyConnection, start: datetime, end: datetime,
         "training_runs": training_runs(con, start, end),
         "storage": _storage(con, w),
         "egress": {"tx_bytes": int(round(tx)), "cost": _r(egress)},
+        "volumes": _volumes(con, w),
         "drift": None,
     }
 
@@ -195,6 +198,24 @@ def _storage(con: duckdb.DuckDBPyConnection, w: list[datetime]) -> dict[str, Any
                           for k, by, c, t in rows}}
 
 
+def _volumes(con: duckdb.DuckDBPyConnection, w: list[datetime]) -> dict[str, Any]:
+    """Persistent volume claims: cost per claim (StorageClass and the largest request in the window from
+    raw.pvc) and the part nobody mounted."""
+    rows = con.execute("""
+        SELECT c.pvc, coalesce(p.storageclass, ''), p.request_bytes, c.cost FROM
+            (SELECT pvc, sum(volume_cost) AS cost FROM mart.cost_hourly
+             WHERE hour >= ? AND hour < ? AND kind = 'volume' GROUP BY 1) c
+        LEFT JOIN (SELECT namespace || '/' || persistentvolumeclaim AS pvc, max(storageclass) AS storageclass,
+                          max(request_bytes) AS request_bytes
+                   FROM raw.pvc WHERE ts >= ? AND ts < ? GROUP BY 1) p USING (pvc)
+        ORDER BY 1""", w + w).fetchall()
+    unmounted = con.execute("""SELECT sum(volume_cost) FROM mart.cost_hourly
+                               WHERE hour >= ? AND hour < ? AND kind = 'volume' AND pod = ''""", w).fetchone()
+    return {"cost": _r(sum(float(c) for *_, c in rows)), "unmounted_cost": _r(float((unmounted or [0])[0] or 0)),
+            "by_claim": {k: {"storageclass": sc, "request_bytes": None if rb is None else int(rb), "cost": _r(c)}
+                         for k, sc, rb, c in rows}}
+
+
 # -- renderers ---------------------------------------------------------------------------------------------
 
 def render_csv(rows: list[dict[str, Any]]) -> str:
@@ -212,7 +233,7 @@ def render_table(rows: list[dict[str, Any]], by: list[str], title: str, currency
     from rich.table import Table
 
     table = Table(title=title, show_footer=True)
-    money = ["gpu", "cpu", "ram", "egress", "storage", "idle", "shared", "cost"]
+    money = ["gpu", "cpu", "ram", "egress", "storage", "volume", "idle", "shared", "cost"]
     totals = {m: sum(r[m] or 0 for r in rows) for m in money}
     for i, d in enumerate(by):
         table.add_column(d, footer="total" if i == 0 else "")

@@ -266,3 +266,47 @@ def test_api_labels_observed_after_ksm_history(con: duckdb.DuckDBPyConnection) -
     r.pod_labels("b", "p2", {"app": "w", "team": "z"}, node="n1", at=0, source="api")
     t = _build(con)
     assert t["cost"]["usage"]["team"] == pytest.approx({"x": 0.15, "y": 0.15, "z": 0.30, "__idle__": 0.0})
+
+
+def test_persistent_volumes_split_by_mounting_pods_and_unmounted(con: duckdb.DuckDBPyConnection) -> None:
+    r = RawBuilder(con, T0)
+    r.node("n1", cores=8, mem_gib=32, gpus=1, instance_type="t")  # 2.72 $/h, one hour (12 intervals)
+    r.pod("db", "db-0", node="n1", requests={"cpu": 1, "memory": GiB}, labels={"team": "x"})
+    r.pod("db", "db-1", node="n1", requests={"cpu": 1, "memory": GiB}, labels={"team": "y"})
+    # data-0: 100 GiB network-ssd at 0.12 $/GiB-month -> 100 x 0.12 / 730 / 12 = 0.001369863 $ per interval;
+    # db-0 mounts it in intervals 0-5, db-1 in 0-2, nobody in 6-11. orphan: 50 GiB of a class with no row ->
+    # the default 0.10 $/GiB-month, mounted by nobody for the hour: 50 x 0.10 / 730 = 0.006849315
+    for i in range(12):
+        ts = r.ticks(i, i + 1)[0]
+        con.execute("INSERT INTO raw.pvc VALUES (?, 'db', 'data-0', 'network-ssd', 'pvc-1', ?, NULL)",
+                    [ts, 100 * GiB])
+        con.execute("INSERT INTO raw.pvc VALUES (?, 'db', 'orphan', 'cheap', 'pvc-2', ?, NULL)", [ts, 50 * GiB])
+        for pod, last in (("db-0", 6), ("db-1", 3)):
+            if i < last:
+                con.execute("INSERT INTO raw.pod_pvc VALUES (?, 'db', ?, 'data-0')", [ts, pod])
+    book = _book()
+    book.volumes["network-ssd"] = (0.12, "test", "2026-11-01")
+    res = allocate.build(con, book=book)
+    t = report.truth_report(con, res.start, res.end)
+    per = 100 * 0.12 / 730 / 12
+
+    def approx(x: float) -> object:  # the report rounds money to 6 decimals
+        return pytest.approx(x, abs=2e-6)
+    assert t["totals"]["volume_cost"] == approx(100 * 0.12 / 730 + 50 * 0.10 / 730)
+    assert t["totals"]["total_cost"] == approx(2.72 + t["totals"]["volume_cost"])
+    x, y = 4.5 * per, 1.5 * per  # x: 3 intervals half + 3 whole; y: 3 intervals half
+    unmounted = 6 * per + 50 * 0.10 / 730
+    for basis in ("usage", "allocation"):
+        team = t["cost"][basis]["team"]
+        assert team["__unmounted__"] == approx(unmounted)
+        assert t["cost"][basis]["namespace"]["__unmounted__"] == approx(unmounted)
+        assert sum(team.values()) == approx(t["totals"]["total_cost"])
+    usage = t["cost"]["usage"]["team"]
+    # x and y: their containers' CPU + RAM (1 x 0.05 + 1 x 0.01 each, for the hour) plus their volume shares
+    assert usage["x"] == approx(0.06 + x)
+    assert usage["y"] == approx(0.06 + y)
+    v = t["volumes"]
+    assert v["unmounted_cost"] == approx(unmounted)
+    assert v["by_claim"]["db/data-0"] == {"storageclass": "network-ssd", "request_bytes": 100 * GiB,
+                                          "cost": approx(12 * per)}
+    assert v["by_claim"]["db/orphan"]["cost"] == approx(50 * 0.10 / 730)

@@ -21,6 +21,8 @@ SELECT
     CASE c.kind WHEN 'container' THEN 'GPU/CPU/RAM allocation of container ' || c.namespace || '/' || c.pod || '/' || c.container
                 WHEN 'egress' THEN 'Network egress of pod ' || c.namespace || '/' || c.pod
                 WHEN 'storage' THEN 'Object storage of bucket ' || c.bucket
+                WHEN 'volume' THEN 'Persistent volume claim ' || c.pvc
+                    || CASE WHEN c.pod = '' THEN ' (unmounted)' ELSE ' mounted by ' || c.namespace || '/' || c.pod END
                 ELSE 'Idle capacity of node ' || c.node END AS ChargeDescription,
     'Usage-Based' AS ChargeFrequency,
     c.hour AS ChargePeriodStart,
@@ -32,27 +34,35 @@ SELECT
     CASE c.kind WHEN 'container' THEN CASE WHEN c.gpu_hours > 0 THEN c.gpu_hours ELSE c.cpu_core_hours END
                 WHEN 'egress' THEN c.tx_bytes / 1073741824.0
                 WHEN 'storage' THEN c.storage_bytes / 1073741824.0 / 730.0
+                WHEN 'volume' THEN c.volume_gib_hours / 730.0
                 ELSE 1.0 END AS PricingQuantity,
     CASE c.kind WHEN 'container' THEN CASE WHEN c.gpu_hours > 0 THEN 'GPU-Hours' ELSE 'Core-Hours' END
-                WHEN 'egress' THEN 'GiB' WHEN 'storage' THEN 'GiB-Months' ELSE 'Hours' END AS PricingUnit,
+                WHEN 'egress' THEN 'GiB' WHEN 'storage' THEN 'GiB-Months' WHEN 'volume' THEN 'GiB-Months'
+                ELSE 'Hours' END AS PricingUnit,
     CASE c.kind WHEN 'container' THEN CASE WHEN c.gpu_hours > 0 THEN c.gpu_hours ELSE c.cpu_core_hours END
                 WHEN 'egress' THEN c.tx_bytes / 1073741824.0
                 WHEN 'storage' THEN c.storage_bytes / 1073741824.0 / 730.0
+                WHEN 'volume' THEN c.volume_gib_hours / 730.0
                 ELSE 1.0 END AS ConsumedQuantity,
     CASE c.kind WHEN 'container' THEN CASE WHEN c.gpu_hours > 0 THEN 'GPU-Hours' ELSE 'Core-Hours' END
-                WHEN 'egress' THEN 'GiB' WHEN 'storage' THEN 'GiB-Months' ELSE 'Hours' END AS ConsumedUnit,
+                WHEN 'egress' THEN 'GiB' WHEN 'storage' THEN 'GiB-Months' WHEN 'volume' THEN 'GiB-Months'
+                ELSE 'Hours' END AS ConsumedUnit,
     'Kubernetes' AS ProviderName,
     'neocost' AS PublisherName,
     CASE c.kind WHEN 'storage' THEN c.bucket WHEN 'idle' THEN c.node
+                WHEN 'volume' THEN c.pvc || CASE WHEN c.pod = '' THEN '' ELSE '@' || c.pod END
                 WHEN 'egress' THEN c.namespace || '/' || c.pod
                 ELSE c.namespace || '/' || c.pod || '/' || c.container END AS ResourceId,
-    CASE c.kind WHEN 'storage' THEN c.bucket WHEN 'idle' THEN c.node ELSE c.pod END AS ResourceName,
+    CASE c.kind WHEN 'storage' THEN c.bucket WHEN 'idle' THEN c.node WHEN 'volume' THEN c.pvc
+                ELSE c.pod END AS ResourceName,
     CASE c.kind WHEN 'container' THEN 'Kubernetes Container' WHEN 'egress' THEN 'Kubernetes Pod'
-                WHEN 'storage' THEN 'Object Storage Bucket' ELSE 'Kubernetes Node' END AS ResourceType,
-    CASE WHEN c.kind = 'storage' THEN 'Storage' WHEN c.kind = 'egress' THEN 'Networking'
+                WHEN 'storage' THEN 'Object Storage Bucket' WHEN 'volume' THEN 'Kubernetes PersistentVolumeClaim'
+                ELSE 'Kubernetes Node' END AS ResourceType,
+    CASE WHEN c.kind IN ('storage', 'volume') THEN 'Storage' WHEN c.kind = 'egress' THEN 'Networking'
          WHEN c.gpu_hours > 0 OR c.model NOT IN ('__unallocated__', '__idle__') THEN 'AI and Machine Learning'
          ELSE 'Compute' END AS ServiceCategory,
-    CASE WHEN c.kind = 'storage' THEN 'Object Storage' WHEN c.kind = 'egress' THEN 'Network Egress'
+    CASE WHEN c.kind = 'storage' THEN 'Object Storage' WHEN c.kind = 'volume' THEN 'Block Storage'
+         WHEN c.kind = 'egress' THEN 'Network Egress'
          WHEN i.requests IS NOT NULL THEN 'Self-hosted inference'
          WHEN c.job <> '' THEN 'Training' ELSE 'Kubernetes' END AS ServiceName,
     to_json(map_from_entries(list_filter([
@@ -76,6 +86,7 @@ SELECT
     c.ram_cost AS x_RamCost,
     c.egress_cost AS x_EgressCost,
     c.storage_cost AS x_StorageCost,
+    c.volume_cost AS x_VolumeCost,
     CASE WHEN c.kind = 'idle' THEN c.usage_cost ELSE c.idle_gpu_cost + c.idle_cpu_cost + c.idle_ram_cost END AS x_IdleCost,
     c.shared_cost AS x_SharedCost,
     CASE WHEN c.kind = 'container' THEN i.requests / c.n_ctr END AS x_Inferences,

@@ -24,3 +24,9 @@ CREATE TABLE raw.pod_pvc (
     pod                    VARCHAR NOT NULL,
     persistentvolumeclaim  VARCHAR NOT NULL
 );
+
+-- Persistent volume rows of mart.cost_hourly (kind = 'volume', costmodel/sql/alloc/85_volumes.sql): the claim's
+-- cost, its requested GiB-hours and the claim as `namespace/name` ('' on every other kind).
+ALTER TABLE mart.cost_hourly ADD COLUMN volume_cost DOUBLE DEFAULT 0.0;
+ALTER TABLE mart.cost_hourly ADD COLUMN volume_gib_hours DOUBLE DEFAULT 0.0;
+ALTER TABLE mart.cost_hourly ADD COLUMN pvc VARCHAR DEFAULT '';
