@@ -22,7 +22,7 @@ SIM_END = datetime(2026, 11, 20)
 TOLERANCES = [
     ("totals.total_cost", 0.005), ("totals.", 0.005), ("gpu_hours.", 0.005),
     ("cost.usage.team.", 0.01), ("cost.allocation.team.", 0.01),
-    ("models.", 0.02),
+    ("models.", 0.02), ("volumes.", 0.005),
 ]
 
 
@@ -91,6 +91,9 @@ def test_headline_numbers(run: dict[str, Any]) -> None:
     t, r = run["truth"], run["report"]
     assert r["totals"]["total_cost"] == pytest.approx(t["totals"]["total_cost"], rel=0.005)
     assert r["gpu_hours"]["allocated"] == pytest.approx(t["gpu_hours"]["allocated"], rel=0.005)
+    assert t["totals"]["volume_cost"] > 0
+    assert r["totals"]["volume_cost"] == pytest.approx(t["totals"]["volume_cost"], rel=0.005)
+    assert r["cost"]["usage"]["team"]["__unmounted__"] == pytest.approx(t["volumes"]["unmounted_cost"], rel=0.005)
     assert set(r["cost"]["allocation"]["team"]) == set(t["cost"]["allocation"]["team"])
     for model, m in t["models"].items():
         for metric in ("cost_per_1k_tokens", "cost_per_inference"):
