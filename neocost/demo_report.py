@@ -45,7 +45,7 @@ def render(console: Console, report: dict[str, Any], truth: dict[str, Any], hint
     console.print(f"Total cost {_money(tot['total_cost'])} (truth {_money(ttot['total_cost'])}, "
                   f"{_rel(tot['total_cost'], ttot['total_cost'])}): nodes {_money(tot['node_cost'])} of which idle "
                   f"{_money(tot['idle_cost'])}, egress {_money(tot['egress_cost'])}, "
-                  f"storage {_money(tot['storage_cost'])}")
+                  f"storage {_money(tot['storage_cost'])}, volumes {_money(tot.get('volume_cost'))}")
 
     t = _table("Spend by team", ["team", "allocation basis", "usage basis", "vs truth (allocation)"])
     alloc, usage = report["cost"]["allocation"]["team"], report["cost"]["usage"]["team"]
@@ -65,8 +65,9 @@ def render(console: Console, report: dict[str, Any], truth: dict[str, Any], hint
     for name, m in sorted(report["models"].items()):
         per_inf = _get(m, "cost_per_inference", "allocation")
         per_tok = _get(m, "cost_per_1k_tokens", "allocation")
-        tokens = (m.get("input_tokens") or 0) + (m.get("output_tokens") or 0)
-        t.add_row(name, str(m.get("server") or "—"), f"{m.get('requests') or 0:,}", f"{tokens:,}",
+        has_tokens = m.get("input_tokens") is not None or m.get("output_tokens") is not None
+        tokens = f"{(m.get('input_tokens') or 0) + (m.get('output_tokens') or 0):,}" if has_tokens else "—"
+        t.add_row(name, str(m.get("server") or "—"), f"{m.get('requests') or 0:,}", tokens,
                   _money(per_inf * 1000 if per_inf is not None else None), f"${per_tok:.4f}" if per_tok else "—",
                   f"${_get(m, 'cost_per_1k_tokens', 'usage') or 0:.4f}",
                   _rel(per_tok, _get(truth, "models", name, "cost_per_1k_tokens", "allocation")))

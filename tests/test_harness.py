@@ -250,7 +250,8 @@ def test_truth_is_internally_consistent(sim_small: Any) -> None:
     tot = truth["totals"]
     assert tot["node_cost"] > 0
     assert tot["node_cost"] == pytest.approx(tot["allocated_cost"] + tot["idle_cost"], abs=0.01)
-    assert tot["total_cost"] == pytest.approx(tot["node_cost"] + tot["egress_cost"] + tot["storage_cost"], abs=0.01)
+    assert tot["total_cost"] == pytest.approx(
+        tot["node_cost"] + tot["egress_cost"] + tot["storage_cost"] + tot["volume_cost"], abs=0.01)
     for res, v in truth["by_resource"].items():
         assert v["node"] == pytest.approx(v["allocated"] + v["idle"], abs=0.01), res
     assert sum(v["node"] for v in truth["by_resource"].values()) == pytest.approx(tot["node_cost"], abs=0.01)
