@@ -182,8 +182,8 @@ def replace_window(con: duckdb.DuckDBPyConnection, table: str, relation: Any, *,
         con.execute(f"DELETE FROM {table} WHERE " + " AND ".join(f"({c})" for c in clauses), args)
     con.register("_neocost_incoming", relation)
     try:
-        n = con.execute("SELECT count(*) FROM _neocost_incoming").fetchone()[0]  # type: ignore[index]
-        con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _neocost_incoming")
+        # INSERT reports its row count: no second scan of the incoming frame
+        n = con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _neocost_incoming").fetchall()[0][0]
     finally:
         # after a failed INSERT the transaction is aborted and unregister raises too, hiding the real error
         with contextlib.suppress(duckdb.Error):
