@@ -59,7 +59,7 @@ def _check_warehouse(path: Path, force: bool) -> None:
         con = warehouse.connect(path, read_only=True)
         jobs = {r[0] for r in con.execute("SELECT DISTINCT job FROM meta.run").fetchall()}
         con.close()
-    except (NeocostError, Exception):  # noqa: BLE001 - any unreadable file is "not ours"
+    except Exception:  # noqa: BLE001 - any unreadable or foreign file is "not ours"
         jobs = set()
     if DEMO_MARKER not in jobs and not force:
         raise WarehouseError(f"{path} exists and was not made by `neocost demo`; use --warehouse to pick another "
@@ -68,15 +68,12 @@ def _check_warehouse(path: Path, force: bool) -> None:
 
 def run_demo(settings: Settings, *, days: int, seed: int, scale: str, workdir: Path, end: datetime | None,
              force: bool, console: Console) -> DemoResult:
-    from collector.kubernetes import collect_kubernetes
-    from collector.prometheus.collect import collect_prometheus
-    from collector.s3 import collect_s3
     from costmodel import report as cost_report
     from costmodel.allocate import build, load_book
+    from costmodel.savings import hints as savings_hints
     from neocost import services
     from neocost.simulate import simulate
-    from neocost.simulate.k8s_api import K8sListServer
-    from neocost.simulate.s3_inventory import DEST, PREFIX
+    from neocost.timeutil import floor_time, parse_time, utcnow
 
     wh_path = settings.warehouse.path
     _check_warehouse(wh_path, force)
@@ -84,8 +81,6 @@ def run_demo(settings: Settings, *, days: int, seed: int, scale: str, workdir: P
     workdir = workdir.resolve()  # the servers run with their own working directories
     sim_dir = workdir / "sim"
     tsdb = workdir / "prometheus-data"
-
-    from neocost.timeutil import floor_time, parse_time, utcnow
 
     end = end or floor_time(utcnow(), 86400)
     stamp = {"seed": seed, "scale": scale, "days": days, "end": end.isoformat(), "version": 1}
@@ -111,6 +106,41 @@ def run_demo(settings: Settings, *, days: int, seed: int, scale: str, workdir: P
 
     for p in (wh_path, Path(str(wh_path) + ".wal")):
         p.unlink(missing_ok=True)
+    con = warehouse.connect(wh_path)
+    # mark the file as the demo's at once, so a demo that fails part-way can be re-run without --force
+    run_id = con.execute(
+        "INSERT INTO meta.run (run_id, job, started_at, window_start, window_end, status) "
+        "VALUES (gen_random_uuid()::VARCHAR, ?, now()::TIMESTAMP, ?, ?, 'running') RETURNING run_id",
+        [DEMO_MARKER, start, end]).fetchall()[0][0]
+    try:
+        _collect(settings, con, sim_dir, workdir, tsdb, start, end, console, seconds)
+        with _step(console, seconds, "cost", "building the cost model with the simulator's price book"):
+            book = load_book(settings.costmodel, [sim_dir / "pricebook.toml"])
+            res = build(con, costmodel=settings.costmodel, labels=settings.labels, book=book,
+                        start=start, end=end)
+            for w in res.warnings:
+                console.print(f"  [yellow]warning:[/] {w}")
+        drift_note = _run_drift(settings, con, sim_dir, console, seconds)
+        report = cost_report.truth_report(con, start, end,
+                                          output_input_weight=settings.costmodel.output_input_weight,
+                                          currency=book.currency)
+        report["drift"] = drift_note
+        hints = savings_hints(con, start, end)
+        con.execute("UPDATE meta.run SET status = 'ok', finished_at = now()::TIMESTAMP WHERE run_id = ?", [run_id])
+    finally:
+        con.close()
+    return DemoResult(start, end, truth, report, hints, seconds)
+
+
+def _collect(settings: Settings, con: Any, sim_dir: Path, workdir: Path, tsdb: Path, start: datetime,
+             end: datetime, console: Console, seconds: dict[str, float]) -> None:
+    """Serve the simulated sources on 127.0.0.1, collect all three into ``con``, stop the servers."""
+    from collector.kubernetes import collect_kubernetes
+    from collector.prometheus.collect import collect_prometheus
+    from collector.s3 import collect_s3
+    from neocost import services
+    from neocost.simulate.k8s_api import K8sListServer
+    from neocost.simulate.s3_inventory import DEST, PREFIX
 
     # moto accepts any credentials; set dummy ones for this process only if none are configured.
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "neocost-demo")
@@ -130,44 +160,16 @@ def run_demo(settings: Settings, *, days: int, seed: int, scale: str, workdir: P
         run.kubernetes.kubeconfig = kubeconfig
         run.s3.endpoint_url = s3.endpoint_url
         run.s3.inventory = [f"s3://{DEST}/{PREFIX}"]
-        con = warehouse.connect(wh_path)
-        try:
-            with _step(console, seconds, "collect", "collecting Prometheus, Kubernetes and S3 into the warehouse"):
-                results = [collect_prometheus(run, con, start=start, end=end),
-                           collect_kubernetes(run, con), collect_s3(run, con)]
-                for r in results:
-                    rows = sum(r.tables.values())
-                    console.print(f"  {r.source:<11} {r.status:<8} {rows:>12,} rows in {r.seconds:.1f} s"
-                                  + (f"  skipped: {'; '.join(r.skipped)}" if r.skipped else ""))
-                failed = [r.source for r in results if r.status == "failed"]
-                if failed:
-                    raise NeocostError(f"collection failed for {', '.join(failed)}; see the lines above")
-        finally:
-            con.close()
-    # servers stopped here; the rest works on the warehouse alone
-
-    con = warehouse.connect(wh_path)
-    try:
-        with _step(console, seconds, "cost", "building the cost model with the simulator's price book"):
-            book = load_book(settings.costmodel, [sim_dir / "pricebook.toml"])
-            res = build(con, costmodel=settings.costmodel, labels=settings.labels, book=book,
-                        start=start, end=end)
-            for w in res.warnings:
-                console.print(f"  [yellow]warning:[/] {w}")
-        drift_note = _run_drift(settings, con, sim_dir, console, seconds)
-        report = cost_report.truth_report(con, start, end,
-                                          output_input_weight=settings.costmodel.output_input_weight,
-                                          currency=book.currency)
-        report["drift"] = drift_note
-        from costmodel.savings import hints as savings_hints
-
-        hints = savings_hints(con, start, end)
-        con.execute("INSERT INTO meta.run (run_id, job, started_at, finished_at, window_start, window_end, status) "
-                    "VALUES (gen_random_uuid()::VARCHAR, ?, now()::TIMESTAMP, now()::TIMESTAMP, ?, ?, 'ok')",
-                    [DEMO_MARKER, start, end])
-    finally:
-        con.close()
-    return DemoResult(start, end, truth, report, hints, seconds)
+        with _step(console, seconds, "collect", "collecting Prometheus, Kubernetes and S3 into the warehouse"):
+            results = [collect_prometheus(run, con, start=start, end=end),
+                       collect_kubernetes(run, con), collect_s3(run, con)]
+            for r in results:
+                rows = sum(r.tables.values())
+                console.print(f"  {r.source:<11} {r.status:<8} {rows:>12,} rows in {r.seconds:.1f} s"
+                              + (f"  skipped: {'; '.join(r.skipped)}" if r.skipped else ""))
+            failed = [r.source for r in results if r.status == "failed"]
+            if failed:
+                raise NeocostError(f"collection failed for {', '.join(failed)}; see the lines above")
 
 
 def _run_drift(settings: Settings, con: Any, sim_dir: Path, console: Console, seconds: dict[str, float]
