@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import importlib
 import json
+import time
+import uuid
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import click
 
-from collector.result import CollectResult
+from collector.result import CollectResult, record_run
 from neocost import warehouse
 from neocost.cli import CliState, time_option
 from neocost.errors import NeocostError
 from neocost.settings import Settings
+from neocost.timeutil import utcnow
 
 SOURCES = ("prometheus", "kubernetes", "s3")
 # source -> (module, function): the Kubernetes and S3 collectors live in their own packages, loaded lazily.
@@ -32,7 +35,28 @@ def _wanted(source: str, s: Settings) -> tuple[bool, str]:
 
 
 def run_source(source: str, s: Settings, con: Any, start: datetime | None, end: datetime | None,
-               progress: Any) -> CollectResult:
+               progress: Any, *, invocation: str = "") -> CollectResult:
+    """Collect one source, then record the run in ``meta.run`` (its own transaction, after the data's), also
+    when the collector fails: a failed run leaves the data unchanged but is on record for the stale alert."""
+    started, t0 = utcnow(), time.perf_counter()
+    try:
+        result = _collect_one(source, s, con, start, end, progress)
+    except NeocostError as exc:
+        result = CollectResult(source=source, status="failed", skipped=[f"{source}: {exc}"])
+    except Exception as exc:  # a bug: record the failed run, then let the CLI's error boundary report it
+        failed = CollectResult(source=source, status="failed", seconds=time.perf_counter() - t0,
+                               skipped=[f"{source}: {type(exc).__name__}: {exc}"])
+        record_run(con, failed, started=started, finished=utcnow(), requested=(start, end), invocation=invocation,
+                   after_error=True)
+        raise
+    result.seconds = result.seconds or time.perf_counter() - t0
+    record_run(con, result, started=started, finished=utcnow(), requested=(start, end), invocation=invocation,
+               after_error=result.status == "failed")
+    return result
+
+
+def _collect_one(source: str, s: Settings, con: Any, start: datetime | None, end: datetime | None,
+                 progress: Any) -> CollectResult:
     if source == "prometheus":
         from collector.prometheus.collect import collect_prometheus
         return collect_prometheus(s, con, start=start, end=end, progress=progress)
@@ -42,10 +66,7 @@ def run_source(source: str, s: Settings, con: Any, start: datetime | None, end: 
     except (ImportError, AttributeError) as exc:
         return CollectResult(source=source, status="failed",
                              skipped=[f"{source}: collector not available in this build ({exc})"])
-    try:
-        return fn(s, con, progress=progress)  # type: ignore[no-any-return]
-    except NeocostError as exc:
-        return CollectResult(source=source, status="failed", skipped=[f"{source}: {exc}"])
+    return fn(s, con, progress=progress)  # type: ignore[no-any-return]
 
 
 def summary_rows(results: list[CollectResult]) -> list[tuple[str, str, str, str, str, str]]:
@@ -67,7 +88,7 @@ def _print_summary(results: list[CollectResult], as_json: bool) -> None:
         click.echo(json.dumps([{"source": r.source, "status": r.status, "tables": r.tables, "seconds": r.seconds,
                                 "window_start": r.window_start.isoformat() + "Z" if r.window_start else None,
                                 "window_end": r.window_end.isoformat() + "Z" if r.window_end else None,
-                                "skipped": r.skipped} for r in results], indent=2))
+                                "skipped": r.skipped, "run_id": r.run_id or None} for r in results], indent=2))
         return
     from rich.console import Console
     from rich.table import Table
@@ -114,6 +135,7 @@ def collect(state: CliState, source: str, start: datetime | None, end: datetime 
     order = SOURCES if source == "all" else (source,)
     con = warehouse.connect(s.warehouse.path, threads=s.warehouse.threads, memory_limit=s.warehouse.memory_limit)
     results: list[CollectResult] = []
+    invocation = uuid.uuid4().hex
     try:
         for src in order:
             wanted, why = _wanted(src, s)
@@ -123,7 +145,7 @@ def collect(state: CliState, source: str, start: datetime | None, end: datetime 
                 results.append(CollectResult(source=src, status="skipped", skipped=[f"{src}: {why}"]))
                 continue
             with _progress(quiet or as_json, src) as progress:
-                results.append(run_source(src, s, con, start, end, progress))
+                results.append(run_source(src, s, con, start, end, progress, invocation=invocation))
     finally:
         con.close()
     _print_summary(results, as_json)

@@ -67,7 +67,7 @@ def db_migrate(state: CliState, stop_before: str | None) -> None:
 @db.command("status")
 @click.pass_obj
 def db_status(state: CliState) -> None:
-    """Show applied migrations, watermarks and row counts per table."""
+    """Show applied migrations, watermarks, the last run of each job and row counts per table."""
     s = state.settings()
     con = warehouse.connect(s.warehouse.path, read_only=True)
     click.echo(f"warehouse {s.warehouse.path}")
@@ -75,6 +75,11 @@ def db_status(state: CliState) -> None:
     for source, stream, wm in con.execute(
             "SELECT source, stream, watermark FROM meta.watermark ORDER BY 1, 2").fetchall():
         click.echo(f"watermark {source}{'/' + stream if stream else ''}: {wm:%Y-%m-%dT%H:%M:%SZ}")
+    for job, status, finished, rows, wend in con.execute(
+            "SELECT job, status, coalesce(finished_at, started_at), rows_written, window_end FROM meta.run "
+            "QUALIFY row_number() OVER (PARTITION BY job ORDER BY started_at DESC) = 1 ORDER BY job").fetchall():
+        click.echo(f"last run {job}: {status} at {finished:%Y-%m-%dT%H:%M:%SZ}, {rows:,d} rows"
+                   + (f", data up to {wend:%Y-%m-%dT%H:%M:%SZ}" if wend else ""))
     for table, n in warehouse.table_counts(con).items():
         click.echo(f"{table:40s} {n:>12,d}")
     con.close()
