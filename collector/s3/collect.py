@@ -144,7 +144,7 @@ def _read_report(
     with tempfile.TemporaryDirectory(prefix="neocost-inventory-") as tmp:
         paths = inventory.download_verified(client, dest_bucket, m, Path(tmp))
         rename = {str(p): f"s3://{dest_bucket}/{f.key}" for p, f in zip(paths, m.files, strict=True)}
-        with reader.inventory_objects(con, m, paths):
+        with reader.inventory_objects(con, m, paths, rename):
             return reader.aggregate(
                 con,
                 snapshot_at=m.created,

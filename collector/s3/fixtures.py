@@ -1,4 +1,4 @@
-"""Write S3 Inventory deliveries (manifest.json, manifest.checksum, quoted CSV.gz or Parquet data files)
+"""Write S3 Inventory deliveries (manifest.json, manifest.checksum, quoted CSV.gz, Parquet or ORC data files)
 in the real layout, for tests and benchmarks. moto never generates inventory, so tests build it with this."""
 
 from __future__ import annotations
@@ -60,16 +60,15 @@ def csv_gz(bucket: str, objects: Iterable[Obj], schema: Sequence[str] = CSV_SCHE
     return gzip.compress(buf.getvalue().encode(), compresslevel=6, mtime=0)
 
 
-def parquet_bytes(bucket: str, objects: Iterable[Obj]) -> bytes:
+def _columnar(bucket: str, objects: Iterable[Obj]) -> Any:
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
     objs = list(objects)
-    table = pa.table(
+    return pa.table(
         {
             "bucket": [bucket] * len(objs),
             "key": [o.key for o in objs],
-            "version_id": [o.version_id or None for o in objs],
+            "version_id": pa.array([o.version_id or None for o in objs], pa.string()),
             "is_latest": [o.is_latest for o in objs],
             "is_delete_marker": [o.is_delete_marker for o in objs],
             "size": pa.array([None if o.is_delete_marker else o.size for o in objs], pa.int64()),
@@ -77,8 +76,22 @@ def parquet_bytes(bucket: str, objects: Iterable[Obj]) -> bytes:
             "storage_class": [o.storage_class for o in objs],
         }
     )
+
+
+def parquet_bytes(bucket: str, objects: Iterable[Obj]) -> bytes:
+    import pyarrow.parquet as pq
+
     out = io.BytesIO()
-    pq.write_table(table, out)
+    pq.write_table(_columnar(bucket, objects), out)
+    return out.getvalue()
+
+
+def orc_bytes(bucket: str, objects: Iterable[Obj]) -> bytes:
+    """One ORC data file with the Parquet file's columns (S3 writes the same snake_case names in both)."""
+    import pyarrow.orc as orc
+
+    out = io.BytesIO()
+    orc.write_table(_columnar(bucket, objects), out)
     return out.getvalue()
 
 
@@ -88,6 +101,11 @@ PARQUET_SCHEMA = (
     "is_delete_marker; optional int64 size; optional int64 last_modified_date "
     "(TIMESTAMP(MILLIS,true)); optional binary storage_class (STRING);}"
 )
+ORC_SCHEMA = (
+    "struct<bucket:string,key:string,version_id:string,is_latest:boolean,is_delete_marker:boolean,"
+    "size:bigint,last_modified_date:timestamp,storage_class:string>"
+)
+SCHEMAS = {"CSV": ", ".join(CSV_SCHEMA), "Parquet": PARQUET_SCHEMA, "ORC": ORC_SCHEMA}
 
 
 def delivery(
@@ -111,6 +129,8 @@ def delivery(
     for objs in parts:
         if file_format == "CSV":
             body, ext = csv_gz(source_bucket, objs), "csv.gz"
+        elif file_format == "ORC":
+            body, ext = orc_bytes(source_bucket, objs), "orc"
         else:
             body, ext = parquet_bytes(source_bucket, objs), "parquet"
         key = f"{base}/data/{uuid.uuid4()}.{ext}"
@@ -123,7 +143,7 @@ def delivery(
         "version": "2016-11-30",
         "creationTimestamp": str(int(created.replace(tzinfo=UTC).timestamp() * 1000)),
         "fileFormat": file_format,
-        "fileSchema": ", ".join(CSV_SCHEMA) if file_format == "CSV" else PARQUET_SCHEMA,
+        "fileSchema": SCHEMAS[file_format],
         "files": files,
     }
     body = json.dumps(manifest, indent=2).encode()
@@ -144,4 +164,5 @@ def upload(client: Any, bucket: str, files: dict[str, bytes]) -> None:
         client.put_object(Bucket=bucket, Key=key, Body=body)
 
 
-__all__ = ["CSV_SCHEMA", "Obj", "csv_gz", "delivery", "parquet_bytes", "upload", "write_local"]
+__all__ = ["CSV_SCHEMA", "ORC_SCHEMA", "Obj", "csv_gz", "delivery", "orc_bytes", "parquet_bytes", "upload",
+           "write_local"]

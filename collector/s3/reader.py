@@ -74,9 +74,14 @@ def _projection(columns: Sequence[str], exprs: dict[str, str]) -> str:
 
 @contextmanager
 def inventory_objects(
-    con: duckdb.DuckDBPyConnection, manifest: Manifest, paths: Sequence[Path]
+    con: duckdb.DuckDBPyConnection,
+    manifest: Manifest,
+    paths: Sequence[Path],
+    rename: Mapping[str, str] | None = None,
 ) -> Iterator[None]:
-    """Create the temp view ``_s3_objects`` over verified local copies of a report's data files."""
+    """Create the temp view ``_s3_objects`` over verified local copies of a report's data files.
+
+    ``rename`` maps local temp paths back to S3 URIs for error messages (as in :func:`aggregate`)."""
     files = [str(p) for p in paths]
     if manifest.file_format == "CSV":
         # Column names are whitelisted in inventory.parse_file_schema, so they are safe as identifiers.
@@ -95,9 +100,7 @@ def inventory_objects(
             f"CREATE OR REPLACE TEMP VIEW _s3_objects AS {sql.replace('$files', _literal_list(files))}"
         )
     else:
-        import pyarrow.dataset as ds
-
-        con.register("_s3_orc", ds.dataset(files, format="orc"))
+        con.register("_s3_orc", _orc_dataset(files, manifest.key, rename or {}))
         con.execute(
             f"CREATE OR REPLACE TEMP VIEW _s3_objects AS "
             f"SELECT {_projection(manifest.columns, _COLUMNAR_EXPR)} FROM _s3_orc"
@@ -108,6 +111,26 @@ def inventory_objects(
         con.execute("DROP VIEW IF EXISTS _s3_objects")
         if manifest.file_format == "ORC":
             con.unregister("_s3_orc")
+
+
+def _orc_dataset(files: Sequence[str], where: str, rename: Mapping[str, str]) -> Any:
+    """A pyarrow dataset over the ORC files, each opened first: a truncated or non-ORC file fails here, named
+    (the dataset itself reads only the first file's schema; a bad later file would fail mid-scan)."""
+    import pyarrow.dataset as ds
+    import pyarrow.orc as orc
+
+    for f in files:
+        try:
+            orc.ORCFile(f)  # reads the postscript, footer and schema
+        except (pa.ArrowException, OSError, ValueError) as exc:
+            msg = str(exc)
+            for local, remote in rename.items():
+                msg = msg.replace(local, remote)
+            raise InputFormatError(
+                f"{where}: {rename.get(f, f)} is not a readable ORC file ({msg}) — nothing from this report "
+                "was stored; check that the inventory configuration's format is ORC and the file is complete"
+            ) from exc
+    return ds.dataset(files, format="orc")
 
 
 def _literal_list(files: Sequence[str]) -> str:
