@@ -21,6 +21,7 @@ query evaluates it at every step for every series: 3-4x the server time of the w
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import partial
 
 # target label -> source labels, applied in order (a later source wins when non-empty)
 ALIASES: dict[str, tuple[str, ...]] = {
@@ -29,6 +30,9 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "container": ("container_name", "exported_container"),
     "node": ("Hostname", "hostname"),
     "gpu_uuid": ("UUID", "uuid"),
+    # OTel GenAI attributes as Prometheus 3 keeps them with UTF-8 names (telemetry.md §6)
+    "gen_ai_request_model": ("gen_ai.request.model",),
+    "gen_ai_response_model": ("gen_ai.response.model",),
 }
 POD_KEYS = ("namespace", "pod")
 K8S_RESOURCES = "cpu|memory|nvidia_com_gpu|nvidia_com_mig_.*"
@@ -180,6 +184,51 @@ INFERENCE_HISTOGRAMS: dict[str, tuple[tuple[str, str], ...]] = {
 }
 
 
+# --- OTel GenAI with UTF-8 names ----------------------------------------------------------------------------
+# Prometheus 3's OTLP receiver with translation_strategy NoUTF8EscapingWithSuffixes|NoTranslation keeps the
+# dots: `gen_ai.client.token.usage_sum{"gen_ai.token.type"="input"}`, `gen_ai.client.operation.duration[_seconds]_*`.
+# Quoted label names in selectors are Prometheus-3-only syntax (a parse error on 2.x, Thanos, older Mimir), so the
+# dotted spelling is written in syntax every server parses: the name as a `__name__` matcher, a dotted label
+# filter as `label_replace` (which reads any source label name) plus `and on(...)` with a one-label vector, and
+# `error.type != ""` as `unless on(error_type) vector(1)`. On a server without dotted names the extra operand
+# selects nothing and costs nothing. The dotted model labels fold client-side (ALIASES above).
+OTEL_DOTTED: dict[str, tuple[str, str]] = {
+    # underscore metric -> (dotted __name__ regex, dotted filter: "token:<type>" | "error" | "")
+    'gen_ai_client_token_usage_count{gen_ai_token_type="input"}':
+        (r"gen_ai[.]client[.]token[.]usage_count", "token:input"),
+    'gen_ai_client_token_usage_sum{gen_ai_token_type="input"}':
+        (r"gen_ai[.]client[.]token[.]usage_sum", "token:input"),
+    'gen_ai_client_token_usage_sum{gen_ai_token_type="output"}':
+        (r"gen_ai[.]client[.]token[.]usage_sum", "token:output"),
+    'gen_ai_client_operation_duration_seconds_count{error_type!=""}':
+        (r"gen_ai[.]client[.]operation[.]duration(_seconds)?_count", "error"),
+    "gen_ai_client_operation_duration_seconds_bucket":
+        (r"gen_ai[.]client[.]operation[.]duration(_seconds)?_bucket", ""),
+    "gen_ai_server_time_to_first_token_seconds_bucket":
+        (r"gen_ai[.]server[.]time_to_first_token(_seconds)?_bucket", ""),
+}
+
+
+def otel_dotted(name_re: str, where: str) -> str:
+    """``last_over_time`` of the dotted spelling, filtered as the underscore selector is (see OTEL_DOTTED)."""
+    expr = f'last_over_time({{__name__=~"{name_re}"}}[{{r}}])'
+    if where.startswith("token:"):
+        expr = (f'label_replace({expr}, "gen_ai_token_type", "$1", "gen_ai.token.type", "(.+)") and '
+                f'on(gen_ai_token_type) label_replace(vector(1), "gen_ai_token_type", "{where[6:]}", "", "")')
+    elif where == "error":
+        expr = f'label_replace({expr}, "error_type", "$1", "error.type", "(.+)") unless on(error_type) vector(1)'
+    return expr
+
+
+def _otel_counter(name: str, metric: str, labels: tuple[str, ...], **kw: object) -> Query:
+    """The underscore spelling ``or`` the dotted one; the model labels of both fold into the underscore names."""
+    q = _counter(name, "inference", metric, labels, **kw)
+    name_re, where = OTEL_DOTTED[metric]
+    fold = tuple(dict.fromkeys((*q.fold, *(t for t in labels if t.startswith("gen_ai_")))))
+    return Query(q.name, q.family, f"{q.expr} or ({otel_dotted(name_re, where)})", counter=True, labels=q.labels,
+                 server=q.server, column=q.column, scale=q.scale, extra=q.extra, fold=fold)
+
+
 def inference_queries(model_labels: dict[str, str] | None = None) -> tuple[Query, ...]:
     labels_by_server = {**MODEL_LABELS, **(model_labels or {})}
     out: list[Query] = []
@@ -189,12 +238,13 @@ def inference_queries(model_labels: dict[str, str] | None = None) -> tuple[Query
         extra = {"model_label": ml}
         if server == "otel":  # the response model when the request model is missing
             keep = (*keep, "gen_ai_response_model")
+        make = _otel_counter if server == "otel" else partial(_counter, family="inference")
         for column, sel, scale in cols:
-            out.append(_counter(f"{server}_{column}", "inference", sel, keep, server=server, column=column,
-                                scale=scale, extra=extra))
+            out.append(make(f"{server}_{column}", metric=sel, labels=keep, server=server, column=column,
+                            scale=scale, extra=extra))
         for metric, base in INFERENCE_HISTOGRAMS[server]:
-            out.append(_counter(f"{server}_{metric}_bucket", "inference", f"{base}_bucket", (*keep, "le"),
-                                server=server, column=metric, extra={**extra, "histogram": "1"}))
+            out.append(make(f"{server}_{metric}_bucket", metric=f"{base}_bucket", labels=(*keep, "le"),
+                            server=server, column=metric, extra={**extra, "histogram": "1"}))
     return tuple(out)
 
 
