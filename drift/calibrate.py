@@ -43,10 +43,24 @@ class Reference:
     null: dict[str, np.ndarray] = field(default_factory=dict)  # method -> null effects / √(2/h)
     null_size: int = 0
     label: str = ""
+    test_cos_sorted: np.ndarray | None = None  # ``test_cos`` sorted once, for the per-window KS/Wasserstein
+    _sides: dict[tuple[str, ...], scores.PoolSide] = field(default_factory=dict, repr=False)
 
     @property
     def dim(self) -> int:
         return int(self.s1.shape[0])
+
+    def side(self, methods: tuple[str, ...]) -> scores.PoolSide:
+        """The reference side of the shared permutation test for these blocks (``cosine_shift`` = the rows,
+        ``mmd_rff`` = their random features), prepared on first use and reused by every window."""
+        if methods not in self._sides:
+            if not self._sides:
+                self._sides[("cosine_shift", "mmd_rff")] = scores.pool_side([self.pool, self.pool_features])
+            both = self._sides[("cosine_shift", "mmd_rff")]
+            part = {"cosine_shift": 0, "mmd_rff": 1}
+            self._sides[methods] = scores.PoolSide(*(tuple(f[part[m]] for m in methods)
+                                                     for f in (both.blocks, both.centres, both.sums)))
+        return self._sides[methods]
 
     def floor(self, method: str, n_cur: int, quantile: float) -> float:
         """Effect floor for a window of ``n_cur`` rows (the rows the method actually sees)."""
@@ -78,6 +92,8 @@ def fit_reference(sample: np.ndarray, n: int, s1: np.ndarray, *, test_rows: int 
                     direction=direction, test=test, test_cos=test @ direction, fmap=fmap,
                     test_features=fmap(test), pool=np.ascontiguousarray(sample, dtype=np.float32),
                     pool_features=fmap(np.asarray(sample, dtype=np.float32)), label=label)
+    ref.test_cos_sorted = np.sort(ref.test_cos)
+    ref.side(("cosine_shift", "mmd_rff"))  # the permutation tests' reference side, once per reference
     h = len(test) // 2 if null_size is None else min(null_size, len(test) // 2)
     ref.null, ref.null_size = null_effects(ref, h, trials, seed + 1), h
     return ref

@@ -23,8 +23,9 @@ _blas: Any = None
 
 
 def _one_blas_thread() -> Any:
-    """A context that runs BLAS on one thread. The window GEMMs are small (≤ 400 × 8k × 640); OpenBLAS's
-    threads spin-wait around them, which cost 4–6× the single-thread CPU time at 1k rows on a shared machine."""
+    """A context that runs BLAS on one thread. The window GEMMs are small (≤ 1k × 12k × 640 per batch); with two
+    OpenBLAS threads on the shared 2-core machine (load ≈ 4) a 49 × 12k × 640 batch took 445 ms wall instead of
+    17 ms (threads spin-wait for a busy core), and even when idle they cost 4–6× the single-thread CPU time."""
     global _blas
     if _blas is None:
         from threadpoolctl import ThreadpoolController
@@ -81,17 +82,16 @@ def score_window(ref: Reference, n: int, s1: np.ndarray, sample: np.ndarray, rul
     # reference sample: a pooled permutation test is translation invariant, so it needs no disjoint centring
     # split (using only the test split cost ~10 points of power at 1k rows).
     alpha = rule.alpha / max(tests, 1)
-    blocks: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-    if "cosine_shift" in rule.methods:
-        blocks["cosine_shift"] = (sample, ref.pool)
-    fc = None
-    if "mmd_rff" in rule.methods:
-        with _one_blas_thread():
-            fc = ref.fmap(sample)
-        blocks["mmd_rff"] = (fc, ref.pool_features)
+    perm_methods = tuple(m for m in ("cosine_shift", "mmd_rff") if m in rule.methods)
+    fc, perms = None, {}
     with _one_blas_thread():
-        perms = dict(zip(blocks, scores.permutation_tests(list(blocks.values()), rule.permutations, seed=seed,
-                                                          alpha=alpha), strict=True))
+        if "mmd_rff" in perm_methods:
+            fc = ref.fmap(sample)
+        if perm_methods:
+            curs = [sample if m == "cosine_shift" else fc for m in perm_methods]
+            # min_tail=49: a window far in the tail (gamma tail < α/1000) stops after the first two batches
+            perms = dict(zip(perm_methods, scores.permutation_tests_pooled(
+                curs, ref.side(perm_methods), rule.permutations, seed=seed, alpha=alpha, min_tail=49), strict=True))
     for method in rule.methods:
         if method == "cosine_shift":
             res = scores.centroid_shift(ref.n, ref.s1, n, s1)
@@ -100,7 +100,7 @@ def score_window(ref: Reference, n: int, s1: np.ndarray, sample: np.ndarray, rul
                           details={**res.details, "p_rows": float(len(sample)), "permutations": float(pr.permutations)})
             seen = n
         elif method == "cosine_ks":
-            res, seen = scores.cosine_to_centroid_test(sample, ref.test, ref.direction), len(sample)
+            res, seen = scores.cosine_to_centroid_test(sample, ref.test, ref.direction, ref.test_cos_sorted), len(sample)
         elif method == "mmd_rff":
             assert fc is not None
             res, seen = scores.mmd_rff_effect(fc, ref.test_features, ref.fmap, perms[method]), len(sample)
