@@ -310,3 +310,31 @@ def test_persistent_volumes_split_by_mounting_pods_and_unmounted(con: duckdb.Duc
     assert v["by_claim"]["db/data-0"] == {"storageclass": "network-ssd", "request_bytes": 100 * GiB,
                                           "cost": approx(12 * per)}
     assert v["by_claim"]["db/orphan"]["cost"] == approx(50 * 0.10 / 730)
+
+
+def test_hourly_intervals_skip_the_rollup_with_the_same_result(con: duckdb.DuckDBPyConnection,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    from datetime import timedelta
+    r = RawBuilder(con, T0, step=timedelta(hours=1))
+    # node 2.00 + 4 x 0.05 + 16 x 0.01 = 2.36 $/h for 3 hours = 7.08
+    r.node("n1", cores=4, mem_gib=16, gpus=1, instance_type="t", span=(0, 3))
+    # p1 2.00 + 0.05 = 2.05 $/h; relabelled x -> y for the last hour
+    r.pod("a", "p1", node="n1", requests={"cpu": 1, "nvidia_com_gpu": 1}, span=(0, 3), labels={"team": "x"})
+    r.pod_labels("a", "p1", {"team": "y"}, node="n1", at=2)
+    r.pod("monitoring", "m", node="n1", requests={"cpu": 1}, span=(0, 3), labels={})
+    r.egress("a", "p1", GiB, span=(0, 3))
+    dump = "SELECT * FROM mart.cost_hourly ORDER BY ALL"
+
+    def build() -> list[tuple]:
+        allocate.build(con, book=_book(), start=T0, end=datetime(2026, 11, 19, 3), step_seconds=3600)
+        return [tuple(round(v, 9) if isinstance(v, float) else v for v in x) for x in con.execute(dump).fetchall()]
+
+    skipped = build()
+    t = report.truth_report(con, T0, datetime(2026, 11, 19, 3))
+    assert t["totals"]["node_cost"] == pytest.approx(7.08)
+    # 1 GiB egress an hour at the fallback split's blended $/GiB
+    egress = sum(share * _book().egress_price(k) for k, share in CostModelSettings().egress_fallback_split.items())
+    assert t["cost"]["usage"]["team"]["x"] == pytest.approx(2 * (2.05 + egress))
+    assert t["cost"]["usage"]["team"]["y"] == pytest.approx(2.05 + egress)
+    monkeypatch.setattr(allocate, "_ROLLUP", __import__("re").compile(r"()()(?!x)x"))  # never matches: roll-up kept
+    assert build() == skipped and len(skipped) >= 9

@@ -190,3 +190,24 @@ def test_table_counts(con: duckdb.DuckDBPyConnection) -> None:
     assert counts[TABLE] == 5
     assert all(k.split(".")[0] in ("raw", "stg", "model", "mart") for k in counts)
     assert "raw.container_requests" in counts and counts["raw.container_requests"] == 0
+
+
+def test_cost_star_migration_keeps_existing_rows(tmp_path: Path) -> None:
+    """0006 moves mart.cost_hourly rows into cost_fact + cost_dim; the view returns them unchanged."""
+    con = warehouse.connect(tmp_path / "w.duckdb", migrate=False)
+    warehouse.migrate_to_latest(con, stop_before="0006_cost_star")
+    cols = [r[0] for r in con.execute("SELECT column_name FROM information_schema.columns WHERE table_schema = "
+                                      "'mart' AND table_name = 'cost_hourly' ORDER BY ordinal_position").fetchall()]
+    strings = {"kind", "namespace", "pod", "container", "node", "node_pool", "capacity_type", "bucket", "team",
+               "project", "model", "env", "cost_center", "job", "pvc"}
+    rows = []
+    for i, (team, pod) in enumerate([("a", "p1"), ("a", "p1"), ("b", "p2")]):
+        row = {c: (f"{c}-{team}" if c == "team" else pod if c == "pod" else "container" if c == "kind"
+                   else "") if c in strings else float(i + 1) for c in cols}
+        row.update(hour=datetime(2026, 1, 1, i), is_shared=False)
+        rows.append(tuple(row[c] for c in cols))
+        con.execute(f"INSERT INTO mart.cost_hourly VALUES ({', '.join('?' * len(cols))})", rows[-1])
+    warehouse.migrate_to_latest(con)
+    assert con.execute("SELECT count(*) FROM mart.cost_dim").fetchone() == (2,)
+    got = con.execute(f"SELECT {', '.join(cols)} FROM mart.cost_hourly ORDER BY hour").fetchall()
+    assert got == rows

@@ -1,6 +1,6 @@
 -- Object storage: each bucket's bytes from its newest snapshot, held constant over the window, priced by
 -- storage class ($/GiB-month, a month = 730 h), attributed by the bucket's tags. No idle.
-INSERT INTO mart.cost_hourly BY NAME
+INSERT INTO cm_small BY NAME
 WITH b AS (
     SELECT bucket, sum(bytes) AS bytes, sum(bytes / 1073741824.0 * gib_month) AS gib_month_cost,
            any_value(team) AS team, any_value(project) AS project, any_value(model) AS model,

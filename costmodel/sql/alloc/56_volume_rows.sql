@@ -1,7 +1,7 @@
 -- Persistent volumes (docs/cost-semantics.md): per interval a claim exists, requested GiB × its StorageClass's
 -- $/GiB-month × Δ / 730, split evenly between the pods whose spec mounts it then (each share takes that pod's
 -- tags); with no mounting pod the cost goes to __unmounted__. No idle, never shared or spread: usage = allocation.
-INSERT INTO mart.cost_hourly BY NAME
+INSERT INTO cm_small BY NAME
 WITH v AS (
     SELECT c.ts, c.namespace, c.persistentvolumeclaim AS claim, c.request_bytes / 1073741824.0 AS gib,
            c.request_bytes / 1073741824.0 * coalesce(p.gib_month, $volume_gib_month) * $dt / 730.0 AS cost
