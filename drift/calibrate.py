@@ -45,6 +45,7 @@ class Reference:
     label: str = ""
     test_cos_sorted: np.ndarray | None = None  # ``test_cos`` sorted once, for the per-window KS/Wasserstein
     _sides: dict[tuple[str, ...], scores.PoolSide] = field(default_factory=dict, repr=False)
+    _lda: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def dim(self) -> int:
@@ -61,6 +62,12 @@ class Reference:
             self._sides[methods] = scores.PoolSide(*(tuple(f[part[m]] for m in methods)
                                                      for f in (both.blocks, both.centres, both.sums)))
         return self._sides[methods]
+
+    def lda_precision(self) -> np.ndarray:
+        """The test split's shrunk inverse covariance for :func:`scores.domain_auc`, computed on first use."""
+        if self._lda is None:
+            self._lda = scores.lda_precision(self.test)
+        return self._lda
 
     def floor(self, method: str, n_cur: int, quantile: float) -> float:
         """Effect floor for a window of ``n_cur`` rows (the rows the method actually sees)."""

@@ -44,6 +44,7 @@ class Rule:
     min_rows: int = 200
     permutations: int = 999
     methods: tuple[str, ...] = ("cosine_shift", "cosine_ks", "mmd_rff")
+    domain_auc: bool = False   # add details["domain_auc"] (cross-fitted LDA ROC AUC) to every row of a window
 
 
 @dataclass(frozen=True)
@@ -107,6 +108,10 @@ def score_window(ref: Reference, n: int, s1: np.ndarray, sample: np.ndarray, rul
         else:
             raise ValueError(f"unknown drift method {method!r}; choose from {rule.methods}")
         out.append((method, res, ref.floor(method, seen, rule.floor_quantile), seen))
+    if rule.domain_auc:  # an effect size in Evidently's terms, stored with every method's row
+        with _one_blas_thread():
+            auc = scores.domain_auc(sample, ref.test, ref.lda_precision(), seed=seed)
+        out = [(m, replace(r, details={**r.details, "domain_auc": auc}), f, s) for m, r, f, s in out]
     return out
 
 

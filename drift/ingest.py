@@ -47,7 +47,8 @@ class RunResult:
 def rule_from(drift: DriftSettings) -> Rule:
     methods = tuple(dict.fromkeys([drift.method, *drift.methods]))
     return Rule(alpha=drift.alpha, persistence=drift.persistence, floor_quantile=drift.floor_quantile,
-                min_rows=drift.min_rows, permutations=drift.permutations, methods=methods)
+                min_rows=drift.min_rows, permutations=drift.permutations, methods=methods,
+                domain_auc=drift.domain_auc)
 
 
 # ---- ingest ---------------------------------------------------------------------------------------------------

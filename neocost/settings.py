@@ -148,6 +148,8 @@ class DriftSettings(_Section):
     reference_period: str = Field("6h", description="Length of the automatic fixed or trailing reference.")
     baseline: str | None = Field(None, description="Baseline name for reference = 'baseline'.")
     null_trials: int = Field(200, ge=50, description="Reference-vs-reference splits that learn the effect floors.")
+    domain_auc: bool = Field(False, description="Also store a cross-fitted LDA domain-classifier ROC AUC per window "
+                             "(details.domain_auc; an effect size, not part of the decision; ~2-10 ms per window).")
     second_moment: bool = Field(False, description="Also store Σ u uᵀ (d² values) per window.")
 
     @field_validator("window", "reference_period")

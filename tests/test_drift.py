@@ -153,6 +153,39 @@ def test_exact_mmd_refuses_quadratic_memory() -> None:
     assert res.details["rows_per_side"] == 400 and res.p_value == pytest.approx(1 / 50)
 
 
+def test_ks_and_wasserstein_from_sorted_samples_equal_scipy() -> None:
+    from scipy import stats
+
+    rng = np.random.default_rng(0)
+    for n, m in [(200, 1000), (1000, 1000), (4096, 4096)]:
+        a, b = rng.normal(size=n), rng.normal(0.05, 1.0, size=m)
+        d, w1 = scores.ks_wasserstein(np.sort(a), np.sort(b))
+        assert d == pytest.approx(stats.ks_2samp(b, a).statistic, abs=1e-12)
+        assert w1 == pytest.approx(stats.wasserstein_distance(b, a), rel=1e-9)
+        # Kolmogorov's limit is conservative: never below scipy's finite-n asymptotic p, within 3 % of the exact p
+        p = scores.ks_pvalue(d, n, m)
+        assert p >= stats.ks_2samp(b, a, method="asymp").pvalue
+        assert p == pytest.approx(stats.ks_2samp(b, a, method="exact").pvalue, rel=0.03)
+
+
+def test_domain_auc_agrees_with_a_logistic_regression() -> None:
+    """The cross-fitted LDA AUC reads 0.5 under the null and matches a 2-fold scikit-learn logistic regression."""
+    sk = pytest.importorskip("sklearn.linear_model")
+    from sklearn.metrics import roc_auc_score
+    from sklearn.model_selection import cross_val_predict
+
+    ref = SPACE.sample(2000, seed=30)
+    precision = scores.lda_precision(ref)
+    nulls = [scores.domain_auc(SPACE.sample(1000, seed=40 + i), SPACE.sample(1000, seed=50 + i), precision, seed=i)
+             for i in range(5)]
+    assert abs(float(np.mean(nulls)) - 0.5) < 0.02 and max(abs(a - 0.5) for a in nulls) < 0.05
+    cur, other = SPACE.sample(1000, seed=60, new_topic_share=0.3), SPACE.sample(1000, seed=61)
+    auc = scores.domain_auc(cur, other, precision)
+    x, y = np.concatenate([cur, other]), np.r_[np.ones(1000), np.zeros(1000)]
+    lr = cross_val_predict(sk.LogisticRegression(max_iter=500), x, y, cv=2, method="predict_proba")[:, 1]
+    assert auc > 0.6 and auc == pytest.approx(roc_auc_score(y, lr), abs=0.03)
+
+
 # ---- the job -------------------------------------------------------------------------------------------------
 
 def test_job_detects_the_injected_onset_and_not_the_stable_model(tmp_path: Path) -> None:
@@ -184,6 +217,17 @@ def test_job_detects_the_injected_onset_and_not_the_stable_model(tmp_path: Path)
     again = job.run(con, s.drift, s.s3)  # idempotent: same rows, same decisions
     assert again.windows == 48
     assert con.execute("SELECT count(*) FROM model.drift_score").fetchone()[0] == 48 * 3
+
+
+def test_domain_auc_is_stored_when_enabled(tmp_path: Path) -> None:
+    write_day(tmp_path, "llama", hours=8, onset=6, segments=("chat",))
+    con = warehouse.connect(":memory:")
+    s = settings(tmp_path, domain_auc=True)
+    job.run(con, s.drift, s.s3)
+    aucs = con.execute("SELECT window_start, domain_auc FROM mart.embedding_drift WHERE segment = 'chat' "
+                       "ORDER BY window_start").fetchall()
+    assert len(aucs) == 4 and all(a is not None for _, a in aucs)
+    assert max(a for _, a in aucs[:2]) < 0.6 < min(a for _, a in aucs[2:])  # 30 % new topic from hour 6
 
 
 def test_bad_input_is_reported_and_skipped(tmp_path: Path) -> None:
