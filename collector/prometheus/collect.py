@@ -3,26 +3,34 @@
 Per commit window (``prometheus.window``, default 1 day) every query of the catalog is fetched, decoded and
 reduced to rows; only when **all** of them succeeded are the raw tables replaced for the window and the
 watermark moved, together, in one ``warehouse.transaction``. A window that still fails after retries and
-splitting leaves nothing behind, the run stops there, and the summary names what was not collected. The next
-window's queries are already in flight while the current one is written.
+splitting leaves nothing behind, the run stops there, and the summary names what was not collected.
+
+Pipeline (memory is bounded by one fetch batch, :data:`FETCH_BATCH_S`, not by the window): the worker pool
+fetches and decodes batch k+1 while a build thread turns batch k into table rows (spooled to Parquet,
+:mod:`spool`) and ksm versions; the main thread only gathers, and at the window's end commits.
 """
 
 from __future__ import annotations
 
+import contextlib
+import tempfile
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import duckdb
 import polars as pl
+import pyarrow as pa
 
 from collector.prometheus import fastmatrix, metadata, normalize, volumes
 from collector.prometheus.catalog import Query, catalog
 from collector.prometheus.client import PromClient, QueryFailed, QueryTooLarge, decode_matrix, gc_paused
 from collector.prometheus.shards import Shard, split_window, windows
+from collector.prometheus.spool import Spool
 from collector.result import CollectResult
 from neocost import warehouse
 from neocost.errors import CollectError
@@ -133,23 +141,27 @@ class Collector:
             "raw.pod_pvc": volumes.pod_pvc(f),
         }
 
-    def write(self, data: WindowData) -> dict[str, int]:
-        """Write one window and move the watermark, in one transaction."""
-        with warehouse.transaction(self.con):
-            counts = self.write_rows(data)
-            warehouse.set_watermark(self.con, SOURCE, "", data.end)
-        return counts
+    def build(self, data: WindowData, spool: Spool) -> dict[str, pa.Table]:
+        """One fetch batch -> its rows spooled per raw table, and its ksm versions (runs on the build thread:
+        polars releases the GIL, so it overlaps the next batch's fetches)."""
+        for table, df in self.tables(data).items():
+            spool.add(table, df)
+        if not self.use_ksm:
+            return {}
+        return metadata.build(data.frames, data.start, data.end, self.step, self.settings)
 
-    def write_rows(self, data: WindowData) -> dict[str, int]:
-        """Replace ``[data.start, data.end)`` in every raw table (call inside a transaction)."""
-        tables = self.tables(data)
-        meta = metadata.build(data.frames, data.start, data.end, self.step, self.settings) if self.use_ksm else None
+    def commit(self, ws: datetime, we: datetime, spool: Spool, metas: list[dict[str, pa.Table]]) -> dict[str, int]:
+        """Replace ``[ws, we)`` in every raw table and move the watermark, in one transaction. The batches' ksm
+        versions are written together: the history's merge step joins versions that touch at batch edges,
+        exactly as writing batch by batch would."""
         counts: dict[str, int] = {}
-        for table, df in tables.items():
-            counts[table] = warehouse.replace_window(self.con, table, df.to_arrow(), start=data.start, end=data.end)
-        del tables
-        if meta is not None:
-            counts.update(metadata.write(self.con, meta, data.start, data.end))
+        with warehouse.transaction(self.con):
+            for table in spool.tables():
+                counts[table] = spool.replace(self.con, table, ws, we)
+            if metas and metas[0]:
+                meta = {t: pa.concat_tables([m[t] for m in metas], promote_options="permissive") for t in metas[0]}
+                counts.update(metadata.write(self.con, meta, ws, we))
+            warehouse.set_watermark(self.con, SOURCE, "", we)
         return counts
 
     def batches(self, ws: datetime, we: datetime) -> list[tuple[datetime, datetime]]:
@@ -163,32 +175,47 @@ class Collector:
         plan = [b for w in wins for b in self.batches(*w)]
         samples = 0
         nxt = 0
-        with ThreadPoolExecutor(max_workers=self.settings.prometheus.workers,
-                                thread_name_prefix="neocost-prom") as pool:
+        # exit order: the build thread and the fetch pool finish before the spool directory goes
+        with tempfile.TemporaryDirectory(prefix="neocost-prom-") as tmp, \
+                ThreadPoolExecutor(max_workers=self.settings.prometheus.workers,
+                                   thread_name_prefix="neocost-prom") as pool, \
+                ThreadPoolExecutor(max_workers=1, thread_name_prefix="neocost-prom-build") as builder:
             pending = self._submit(pool, *plan[0]) if plan else []
             for k, (ws, we) in enumerate(wins):
-                counts: dict[str, int] = {}
+                spool = Spool(Path(tmp) / f"w{k}")
                 win_samples = 0
+                building: Future[dict[str, pa.Table]] | None = None
                 try:
-                    # the window's batches and its watermark commit together: a failure leaves nothing behind
-                    with warehouse.transaction(self.con):
-                        for bs, be in self.batches(ws, we):
-                            data = self._gather(bs, be, pending)
-                            nxt += 1  # the next batch is fetched while this one is written
-                            pending = self._submit(pool, *plan[nxt]) if nxt < len(plan) else []
-                            for t, n in self.write_rows(data).items():
-                                counts[t] = counts.get(t, 0) + n
-                            win_samples += data.samples
-                            del data
-                        warehouse.set_watermark(self.con, SOURCE, "", we)
+                    # nothing reaches the raw tables before the window's one commit: a failure leaves nothing
+                    metas: list[dict[str, pa.Table]] = []
+                    for bs, be in self.batches(ws, we):
+                        data = self._gather(bs, be, pending)
+                        nxt += 1  # the next batch is fetched while this one is built
+                        pending = self._submit(pool, *plan[nxt]) if nxt < len(plan) else []
+                        if building is not None:  # one batch in the build step at a time (memory)
+                            metas.append(building.result())
+                        win_samples += data.samples
+                        building = builder.submit(self.build, data, spool)
+                        del data
+                    if building is not None:
+                        metas.append(building.result())
+                        building = None
+                    counts = self.commit(ws, we, spool, metas)
                 except (QueryFailed, CollectError) as exc:
                     for _, fut in pending:
                         fut.cancel()
+                    if building is not None:
+                        building.cancel()
                     result.status = "partial" if k else "failed"
                     result.window_end = ws if k else None
                     result.skipped.append(f"prometheus {ws:%Y-%m-%dT%H:%MZ}..{end:%Y-%m-%dT%H:%MZ}: {exc} "
                                           "(nothing from it was stored; the watermark did not move)")
                     break
+                finally:
+                    if building is not None:
+                        with contextlib.suppress(BaseException):
+                            building.result()
+                    spool.remove()
                 samples += win_samples
                 for t, n in counts.items():
                     result.tables[t] = result.tables.get(t, 0) + n
