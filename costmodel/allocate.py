@@ -35,7 +35,8 @@ _ROLLUP = re.compile(r"SELECT ([\w, ]+), sum\(COLUMNS\(\* EXCLUDE \(\1\)\)\) FRO
 # steps before the prices (metadata versions), temp-table steps (outside the write transaction), and the rest
 _META_STEPS = ("00_", "10_")
 _TEMP_STEPS = ("20_", "25_", "30_", "40_", "50_", "52_", "54_", "55_", "56_", "57_")
-_WRITE_TABLES = ("mart.cost_fact", "model.node_hourly", "mart.inference_hourly")
+_FACT_TABLES = ("mart.cost_fact_container", "mart.cost_fact_egress", "mart.cost_fact_other")
+_WRITE_TABLES = (*_FACT_TABLES, "model.node_hourly", "mart.inference_hourly")
 _VERSION_TABLES = ("cm_pod_v", "cm_ns_v", "cm_node_v")
 _TEMP_TABLES = ("cm_node_iv", "cm_pdim", "cm_cdim", "cm_ctr", "cm_pn", "cm_seg", "cm_eseg", "cm_tags", "cm_na",
                 "cm_ni", "cm_k", "cm_storage", "cm_small", "cm_dimcand", "cm_dmap")
@@ -307,7 +308,8 @@ def _build_window(con: duckdb.DuckDBPyConnection, settings: CostModelSettings, l
             if not name.startswith((*_META_STEPS, *_TEMP_STEPS)):
                 _run(con, name, sql, params)
         set_watermark(con, "costmodel", "", end)
-    n = con.execute("SELECT count(*) FROM mart.cost_fact WHERE hour >= ? AND hour < ?", [start, end]).fetchall()
+    n = con.execute("SELECT " + " + ".join(f"(SELECT count(*) FROM {t} WHERE hour >= $1 AND hour < $2)"
+                                           for t in _FACT_TABLES), [start, end]).fetchall()
     for t in _TEMP_TABLES:
         con.execute(f"DROP TABLE IF EXISTS {t}")
     return int(n[0][0]) if n else 0, defaulted

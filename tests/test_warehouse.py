@@ -193,21 +193,29 @@ def test_table_counts(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def test_cost_star_migration_keeps_existing_rows(tmp_path: Path) -> None:
-    """0006 moves mart.cost_hourly rows into cost_fact + cost_dim; the view returns them unchanged."""
+    """0006 moves mart.cost_hourly rows into the fact tables + cost_dim; the view returns them unchanged."""
     con = warehouse.connect(tmp_path / "w.duckdb", migrate=False)
     warehouse.migrate_to_latest(con, stop_before="0006_cost_star")
     cols = [r[0] for r in con.execute("SELECT column_name FROM information_schema.columns WHERE table_schema = "
                                       "'mart' AND table_name = 'cost_hourly' ORDER BY ordinal_position").fetchall()]
-    strings = {"kind", "namespace", "pod", "container", "node", "node_pool", "capacity_type", "bucket", "team",
-               "project", "model", "env", "cost_center", "job", "pvc"}
+    strings = {"namespace", "pod", "container", "node", "node_pool", "capacity_type", "bucket", "team", "project",
+               "model", "env", "cost_center", "job", "pvc"}
+    container = dict(gpu_hours=1.0, gpu_used_hours=0.5, cpu_core_hours=2.0, cpu_request_core_hours=2.0,
+                     cpu_usage_core_hours=1.0, ram_gib_hours=4.0, ram_request_gib_hours=4.0,
+                     ram_usage_gib_hours=3.0, gpu_cost=2.0, cpu_cost=0.1, ram_cost=0.04, idle_gpu_cost=0.2,
+                     idle_cpu_cost=0.01, idle_ram_cost=0.02, shared_cost=0.3, usage_cost=2.14,
+                     allocation_cost=2.67)
+    egress = dict(tx_bytes=2.0**30, egress_cost=0.09, shared_cost=-0.09, usage_cost=0.09, allocation_cost=0.0)
+    idle = {c: 1.5 for c in cols if c not in strings | {"hour", "kind", "is_shared"}}
     rows = []
-    for i, (team, pod) in enumerate([("a", "p1"), ("a", "p1"), ("b", "p2")]):
-        row = {c: (f"{c}-{team}" if c == "team" else pod if c == "pod" else "container" if c == "kind"
-                   else "") if c in strings else float(i + 1) for c in cols}
-        row.update(hour=datetime(2026, 1, 1, i), is_shared=False)
+    for i, (kind, pod, nums) in enumerate([("container", "p1", container), ("container", "p1", container),
+                                           ("egress", "p1", egress), ("idle", "", idle)]):
+        row = {c: (pod if c == "pod" else f"team-{pod}" if c == "team" else "") if c in strings else 0.0
+               for c in cols}
+        row.update(nums, hour=datetime(2026, 1, 1, i), kind=kind, is_shared=False)
         rows.append(tuple(row[c] for c in cols))
         con.execute(f"INSERT INTO mart.cost_hourly VALUES ({', '.join('?' * len(cols))})", rows[-1])
     warehouse.migrate_to_latest(con)
-    assert con.execute("SELECT count(*) FROM mart.cost_dim").fetchone() == (2,)
+    assert con.execute("SELECT count(*) FROM mart.cost_dim").fetchone() == (2,)  # p1 (container, egress) and idle
     got = con.execute(f"SELECT {', '.join(cols)} FROM mart.cost_hourly ORDER BY hour").fetchall()
-    assert got == rows
+    assert [tuple(round(v, 9) if isinstance(v, float) else v for v in r) for r in got] == rows

@@ -1,8 +1,7 @@
 -- Hourly fact rows for containers, pod egress and the small kinds. Interval rows carry only numbers and a
 -- tag-set id (tid); the allocation basis is applied with the per-interval coefficients (cm_k) inside the hourly
--- sums, and each hourly row refers to its strings by dim_id (cm_dmap, 60_dims.sql). Columns a kind does not
--- fill default to 0.
-INSERT INTO mart.cost_fact BY NAME
+-- sums, and each hourly row refers to its strings by dim_id (cm_dmap, 60_dims.sql).
+INSERT INTO mart.cost_fact_container BY NAME
 WITH g AS (
     -- measured GPU utilisation (DCGM, averaged over the pod's GPUs) per pod and interval
     SELECT ts, d.pid, avg(util) AS util FROM raw.gpu_usage JOIN cm_pdim d USING (namespace, pod)
@@ -28,16 +27,10 @@ WITH g AS (
     -- roll-up to hours (the identity when intervals are hours: allocate.py then reads x directly)
     SELECT hour, tid, cid, sum(COLUMNS(* EXCLUDE (hour, tid, cid))) FROM x GROUP BY hour, tid, cid
 )
-SELECT y.hour, 'container' AS kind, m.dim_id,
-       y.gpu_hours, y.gpu_used_hours, y.cpu_core_hours, y.cpu_request_core_hours,
-       y.cpu_usage_core_hours, y.ram_gib_hours, y.ram_request_gib_hours, y.ram_usage_gib_hours,
-       y.gpu_cost, y.cpu_cost, y.ram_cost, y.idle_gpu_cost, y.idle_cpu_cost, y.idle_ram_cost, y.shared_cost,
-       y.gpu_cost + y.cpu_cost + y.ram_cost AS usage_cost,
-       y.gpu_cost + y.cpu_cost + y.ram_cost + y.idle_gpu_cost + y.idle_cpu_cost + y.idle_ram_cost + y.shared_cost
-           AS allocation_cost
+SELECT y.* EXCLUDE (tid, cid), m.dim_id
 FROM y JOIN cm_dmap m ON m.tid = y.tid AND m.cid = y.cid;
 
-INSERT INTO mart.cost_fact BY NAME
+INSERT INTO mart.cost_fact_egress BY NAME
 WITH x AS (
     SELECT date_trunc('hour', w.ts) AS hour, s.tid, coalesce(w.tx_bytes, 0) AS tx_bytes,
            CASE WHEN coalesce(k.spread, false) THEN coalesce(w.tx_bytes, 0) ELSE 0 END AS spread_bytes
@@ -49,14 +42,11 @@ WITH x AS (
 ), y AS (
     SELECT hour, tid, sum(COLUMNS(* EXCLUDE (hour, tid))) FROM x GROUP BY hour, tid
 )
-SELECT y.hour, 'egress' AS kind, m.dim_id, y.tx_bytes, y.tx_bytes / 1073741824.0 * $egress_gib AS egress_cost,
-       CASE WHEN t.is_shared THEN -y.spread_bytes / 1073741824.0 * $egress_gib ELSE 0 END AS shared_cost,
-       y.tx_bytes / 1073741824.0 * $egress_gib AS usage_cost,
-       y.tx_bytes / 1073741824.0 * $egress_gib
-           + CASE WHEN t.is_shared THEN -y.spread_bytes / 1073741824.0 * $egress_gib ELSE 0 END AS allocation_cost
+SELECT y.hour, m.dim_id, y.tx_bytes, y.tx_bytes / 1073741824.0 * $egress_gib AS egress_cost,
+       CASE WHEN t.is_shared THEN -y.spread_bytes / 1073741824.0 * $egress_gib ELSE 0 END AS shared_cost
 FROM y JOIN cm_tags t USING (tid) JOIN cm_dmap m ON m.tid = y.tid AND m.cid = 0;
 
-INSERT INTO mart.cost_fact BY NAME
+INSERT INTO mart.cost_fact_other BY NAME
 SELECT s.hour, s.kind, d.dim_id,
        s.* EXCLUDE (hour, kind, namespace, pod, container, node, node_pool, capacity_type, bucket, team, project,
                     model, env, cost_center, job, is_shared, pvc, volume_cost, volume_gib_hours),
