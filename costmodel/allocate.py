@@ -39,7 +39,7 @@ _FACT_TABLES = ("mart.cost_fact_container", "mart.cost_fact_egress", "mart.cost_
 _WRITE_TABLES = (*_FACT_TABLES, "model.node_hourly", "mart.inference_hourly")
 _VERSION_TABLES = ("cm_pod_v", "cm_ns_v", "cm_node_v")
 _TEMP_TABLES = ("cm_node_iv", "cm_pdim", "cm_cdim", "cm_ctr", "cm_pn", "cm_seg", "cm_eseg", "cm_tags", "cm_na",
-                "cm_ni", "cm_k", "cm_storage", "cm_small", "cm_dimcand", "cm_dmap")
+                "cm_ni", "cm_k", "cm_storage", "cm_small", "cm_dimcand", "cm_dmap", "cm_storage_rule")
 # metadata history tables merged per object (10_versions.sql): output, source, keys, content, derived columns
 # a tag from the chosen version's labels, else from the covering API version's (fb_labels)
 _TAGS = ", ".join(f"coalesce(cm_tag(labels, $k_{t}), cm_tag(fb_labels, $k_{t})) AS {t}"
@@ -47,8 +47,8 @@ _TAGS = ", ".join(f"coalesce(cm_tag(labels, $k_{t}), cm_tag(fb_labels, $k_{t})) 
 _VERSIONS = (
     ("cm_pod_v", "raw.k8s_pod", ("namespace", "pod"), ("node", "owner_kind", "owner_name", "labels"),
      f"node, {_TAGS}, CASE WHEN owner_kind = 'Job' AND coalesce(owner_name, '') <> '' THEN owner_name "
-     "ELSE coalesce(cm_tag(labels, 'batch_kubernetes_io_job_name'), cm_tag(labels, 'job_name'), "
-     "cm_tag(fb_labels, 'batch_kubernetes_io_job_name'), cm_tag(fb_labels, 'job_name')) END AS job"),
+     "ELSE coalesce(cm_tag(labels, ['batch_kubernetes_io_job_name', 'job_name']), "
+     "cm_tag(fb_labels, ['batch_kubernetes_io_job_name', 'job_name'])) END AS job"),
     ("cm_ns_v", "raw.k8s_namespace", ("namespace",), ("labels",), _TAGS),
     ("cm_node_v", "raw.k8s_node", ("node",),
      ("instance_type", "capacity_type", "node_pool", "gpu_product", "gpu_count", "gpu_replicas", "cpu_cores",
@@ -185,11 +185,34 @@ def resolve_node_prices(con: duckdb.DuckDBPyConnection, book: pb.PriceBook, star
     return pa.table(out, schema=schema), defaulted
 
 
+def storage_rules(settings: CostModelSettings) -> pa.Table:
+    """``costmodel.storage_tags`` as rows: bucket, prefix ('' = the whole bucket) and the tags each rule sets."""
+    tags = ("team", "project", "model", "env", "cost_center")
+    rows = []
+    for where, values in settings.storage_tags.items():
+        bucket, _, prefix = where.strip("/").partition("/")
+        rows.append({"bucket": bucket, "prefix": prefix + "/" if prefix else "",
+                     **{t: values.get(t) or None for t in tags}})
+    return pa.Table.from_pylist(rows, schema=pa.schema([("bucket", pa.string()), ("prefix", pa.string()),
+                                                       *((t, pa.string()) for t in tags)]))
+
+
+def tag_key_params(labels: LabelSettings) -> dict[str, list[str]]:
+    """``$k_<tag>`` per tag: the configured label key, then every key ``labels.renames`` renames to it (in the
+    sanitised spelling kube-state-metrics uses); cm_tag takes the first one present."""
+    out = {}
+    for tag, key in labels.tag_keys().items():
+        target = sanitize_label_key(key)
+        sources = [sanitize_label_key(s) for s, t in labels.renames.items() if sanitize_label_key(t) == target]
+        out[f"k_{tag}"] = [target, *dict.fromkeys(s for s in sources if s != target)]
+    return out
+
+
 def _params(settings: CostModelSettings, labels: LabelSettings, book: pb.PriceBook, start: datetime,
             end: datetime, step_seconds: int) -> dict[str, object]:
     split = settings.egress_fallback_split
     egress_gib = sum(share * book.egress_price(klass) for klass, share in split.items())
-    keys = {f"k_{tag}": sanitize_label_key(key) for tag, key in labels.tag_keys().items()}
+    keys = tag_key_params(labels)
     return {"start": start, "end": end, "dt": step_seconds / 3600.0, "shared": list(settings.shared_namespaces),
             "idle_mode": settings.share_idle, "shared_mode": settings.share_shared, "egress_gib": egress_gib,
             "volume_gib_month": book.defaults.volume_gib_month, **keys}
@@ -218,7 +241,7 @@ def build(con: duckdb.DuckDBPyConnection, *, costmodel: CostModelSettings | None
     if end <= start:
         raise WarehouseError(f"empty window [{start}, {end}); --end must be after --start")
     chunks = [(t, t + HOUR) for t in _hours(start, end)] if hourly_chunks else _chunks(con, start, end, chunk_rows)
-    rows, defaulted = 0, set()
+    rows, defaulted, unmatched = 0, set(), set()
     threads = con.execute("SELECT current_setting('threads'), current_setting('preserve_insertion_order')"
                           ).fetchall()[0]
     # every core (DuckDB's default, restated in case the caller lowered it); no ordering needed in temp tables
@@ -227,9 +250,10 @@ def build(con: duckdb.DuckDBPyConnection, *, costmodel: CostModelSettings | None
     try:
         prepare_versions(con, labels)  # window-independent: once for all chunks
         for a, b in chunks:
-            n, d = _build_window(con, costmodel, labels, book, a, b, step_seconds)
+            n, d, u = _build_window(con, costmodel, labels, book, a, b, step_seconds)
             rows += n
             defaulted |= set(d)
+            unmatched |= set(u)
     finally:
         con.execute(f"SET threads = {int(threads[0])}")
         con.execute(f"SET preserve_insertion_order = {str(threads[1]).lower()}")
@@ -239,6 +263,9 @@ def build(con: duckdb.DuckDBPyConnection, *, costmodel: CostModelSettings | None
     if defaulted:
         warnings.append(f"{len(defaulted)} node(s) have no price book row and use the default unit prices: "
                         f"{', '.join(sorted(defaulted))}")
+    if unmatched:
+        warnings.append(f"costmodel.storage_tags {', '.join(sorted(unmatched))} matched no stored prefix (prefixes "
+                        "are collected to s3.prefix_depth levels; check the bucket name and the depth)")
     return BuildResult(start, end, int((end - start) / HOUR), rows, time.perf_counter() - t0, sorted(defaulted),
                        warnings)
 
@@ -263,14 +290,15 @@ def _hours(start: datetime, end: datetime) -> list[datetime]:
 
 def prepare_versions(con: duckdb.DuckDBPyConnection, labels: LabelSettings | None = None) -> None:
     """Create the temp tables cm_pod_v / cm_ns_v / cm_node_v (metadata merged per object, tags extracted)."""
-    params = {f"k_{tag}": sanitize_label_key(key) for tag, key in (labels or LabelSettings()).tag_keys().items()}
+    params = tag_key_params(labels or LabelSettings())
     for name, sql in _steps():
         if name.startswith(_META_STEPS):
             _run(con, name, sql, params)
 
 
 def _build_window(con: duckdb.DuckDBPyConnection, settings: CostModelSettings, labels: LabelSettings,
-                  book: pb.PriceBook, start: datetime, end: datetime, step_seconds: int) -> tuple[int, list[str]]:
+                  book: pb.PriceBook, start: datetime, end: datetime, step_seconds: int
+                  ) -> tuple[int, list[str], list[str]]:
     steps = _steps()
     if step_seconds == 3600:
         steps = [(name, _ROLLUP.sub(r"SELECT * FROM \2", sql)) for name, sql in steps]
@@ -280,21 +308,31 @@ def _build_window(con: duckdb.DuckDBPyConnection, settings: CostModelSettings, l
                         "gib_month": [v[0] for v in book.storage.values()] or [0.023]})
     con.register("_cm_prices", prices)
     con.register("_cm_storage_prices", storage)
-    volumes = pa.table({"class": pa.array(list(book.volumes), pa.string()),
-                        "gib_month": pa.array([v[0] for v in book.volumes.values()], pa.float64())})
+    # volume prices by StorageClass and (OpenCost CSV pv rows) by PersistentVolume name
+    volumes = pa.table({"kind": pa.array(["class"] * len(book.volumes) + ["volume"] * len(book.volume_names),
+                                         pa.string()),
+                        "name": pa.array([*book.volumes, *book.volume_names], pa.string()),
+                        "gib_month": pa.array([v[0] for v in (*book.volumes.values(), *book.volume_names.values())],
+                                              pa.float64())})
     con.register("_cm_volume_prices", volumes)
+    con.register("_cm_storage_rules", storage_rules(settings))
     try:
         con.execute("CREATE OR REPLACE TEMP TABLE cm_price AS "
                     "SELECT row_number() OVER (ORDER BY node)::INTEGER AS nid, * FROM _cm_prices")
         con.execute("CREATE OR REPLACE TEMP TABLE cm_storage_price AS SELECT * FROM _cm_storage_prices")
         con.execute("CREATE OR REPLACE TEMP TABLE cm_volume_price AS SELECT * FROM _cm_volume_prices")
+        con.execute("CREATE OR REPLACE TEMP TABLE cm_storage_rule AS SELECT * FROM _cm_storage_rules")
     finally:
         con.unregister("_cm_prices")
         con.unregister("_cm_storage_prices")
         con.unregister("_cm_volume_prices")
+        con.unregister("_cm_storage_rules")
     for name, sql in steps:
         if name.startswith(_TEMP_STEPS):
             _run(con, name, sql, params)
+    unmatched = [f"{b}/{p}" for b, p in con.execute(
+        "SELECT x.bucket, x.prefix FROM cm_storage_rule x WHERE NOT EXISTS (SELECT 1 FROM cm_storage s "
+        "WHERE s.bucket = x.bucket AND starts_with(s.prefix, x.prefix)) ORDER BY ALL").fetchall()]
     with transaction(con):
         for table in _WRITE_TABLES:
             con.execute(f"DELETE FROM {table} WHERE hour >= ? AND hour < ?", [start, end])
@@ -312,7 +350,7 @@ def _build_window(con: duckdb.DuckDBPyConnection, settings: CostModelSettings, l
                                            for t in _FACT_TABLES), [start, end]).fetchall()
     for t in _TEMP_TABLES:
         con.execute(f"DROP TABLE IF EXISTS {t}")
-    return int(n[0][0]) if n else 0, defaulted
+    return int(n[0][0]) if n else 0, defaulted, unmatched
 
 
 def load_book(settings: CostModelSettings, extra: tuple[Path, ...] | list[Path] = ()) -> pb.PriceBook:

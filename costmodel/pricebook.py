@@ -76,6 +76,7 @@ class PriceBook:
     storage: dict[str, tuple[float, str, str]] = field(default_factory=dict)  # class -> $/GiB-month
     egress: dict[str, tuple[float, str, str]] = field(default_factory=dict)   # class -> $/GiB
     volumes: dict[str, tuple[float, str, str]] = field(default_factory=dict)  # StorageClass -> $/GiB-month
+    volume_names: dict[str, tuple[float, str, str]] = field(default_factory=dict)  # PV name -> $/GiB-month
     discounts: dict[str, float] = field(default_factory=dict)                 # capacity type -> CPU/RAM fraction
     sources: list[str] = field(default_factory=list)
 
@@ -92,7 +93,8 @@ class PriceBook:
             defaults=other.defaults if other.defaults != Defaults() or not self.sources else self.defaults,
             nodes={**nodes, **other.nodes}, node_names={**self.node_names, **other.node_names},
             gpus={**gpus, **other.gpus}, storage={**self.storage, **other.storage},
-            egress={**self.egress, **other.egress}, volumes={**self.volumes, **other.volumes}, discounts={**self.discounts, **other.discounts},
+            egress={**self.egress, **other.egress}, volumes={**self.volumes, **other.volumes},
+            volume_names={**self.volume_names, **other.volume_names}, discounts={**self.discounts, **other.discounts},
             sources=self.sources + other.sources)
 
     # -- lookups -------------------------------------------------------------------------------------------
@@ -293,6 +295,7 @@ def parse_toml(data: dict[str, Any], origin: str = "<toml>") -> PriceBook:
     return book
 
 
+HOURS_PER_MONTH = 730.0  # OpenCost and neocost: a month is 730 hours
 CSV_COLUMNS = ["EndTimestamp", "InstanceID", "Region", "AssetClass", "InstanceIDField", "InstanceType",
                "MarketPriceHourly", "Version"]
 
@@ -300,7 +303,9 @@ CSV_COLUMNS = ["EndTimestamp", "InstanceID", "Region", "AssetClass", "InstanceID
 def parse_opencost_csv(text: str, origin: str = "<csv>") -> PriceBook:
     """OpenCost ``docs/csv-pricing.md`` rows. ``node`` rows price a node by name (``InstanceID``) or, with an
     empty InstanceID, every node of ``InstanceType``; ``gpu``/``gpulabel`` rows price one GPU of the product
-    ``InstanceType``; ``pv`` rows are ignored (no persistent-volume pricing from CSV yet)."""
+    ``InstanceType``; ``pv`` rows price persistent volumes per GiB-hour (OpenCost's PV cost unit; stored as
+    GiB-month = x 730): one PersistentVolume by name (``InstanceIDField`` ``metadata.name``, the default) or a
+    whole StorageClass (``InstanceIDField`` ``spec.storageClassName``, or only ``InstanceType`` given)."""
     reader = csv.DictReader(io.StringIO(text))
     missing = [c for c in ("AssetClass", "InstanceID", "InstanceType", "MarketPriceHourly")
                if c not in (reader.fieldnames or [])]
@@ -334,7 +339,14 @@ def parse_opencost_csv(text: str, origin: str = "<csv>") -> PriceBook:
                 raise PriceError(f"{where}: a gpu row needs InstanceType (the GPU product label value)")
             book.gpus[(key, ANY)] = (price, src, as_of)
         elif klass == "pv":
-            continue
+            row3 = (price * HOURS_PER_MONTH, src, as_of)
+            by_class = "storageclass" in (r.get("InstanceIDField") or "").lower().replace("_", "")
+            if inst_id and not by_class:
+                book.volume_names[inst_id] = row3
+            elif inst_id or inst_type:
+                book.volumes[inst_id or inst_type] = row3
+            else:
+                raise PriceError(f"{where}: a pv row needs InstanceID (the PersistentVolume or StorageClass name)")
         else:
             raise PriceError(f"{where}: unknown AssetClass {r.get('AssetClass')!r}; use node, gpu, gpulabel or pv")
     return book

@@ -76,13 +76,19 @@ class RawBuilder:
             self.con.execute("INSERT INTO raw.pod_network VALUES (?,?,?,?,0)", [ts, namespace, pod, tx_bytes])
 
     def bucket(self, bucket: str, gib: float, *, storage_class: str = "STANDARD", tags: dict[str, str] | None = None,
-               snapshot_at: datetime | None = None, noncurrent_gib: float = 0.0, stale_gib: float = 0.0) -> None:
+               snapshot_at: datetime | None = None, noncurrent_gib: float = 0.0, stale_gib: float = 0.0,
+               prefixes: dict[str, float] | None = None) -> None:
+        """A bucket snapshot: ``gib`` under ``ckpt/`` plus ``prefixes`` (prefix -> GiB)."""
         at = snapshot_at or self.start
         b = int(gib * 2**30)
+        extra = {p: int(g * 2**30) for p, g in (prefixes or {}).items()}
         self.con.execute("INSERT INTO raw.s3_snapshot VALUES (?,?,'inventory','cfg','m.json','CSV',1,?,?)",
-                         [bucket, at, b + int(noncurrent_gib * 2**30), at])
+                         [bucket, at, b + int(noncurrent_gib * 2**30) + sum(extra.values()), at])
         self.con.execute("INSERT INTO raw.s3_storage VALUES (?,?,?,?,true,1,?,?,?,NULL)",
                          [bucket, at, "ckpt/", storage_class, b, 1 if stale_gib else 0, int(stale_gib * 2**30)])
+        for prefix, n in extra.items():
+            self.con.execute("INSERT INTO raw.s3_storage VALUES (?,?,?,?,true,1,?,0,0,NULL)",
+                             [bucket, at, prefix, storage_class, n])
         if noncurrent_gib:
             self.con.execute("INSERT INTO raw.s3_storage VALUES (?,?,?,?,false,1,?,0,0,NULL)",
                              [bucket, at, "ckpt/", storage_class, int(noncurrent_gib * 2**30)])

@@ -122,6 +122,23 @@ class CostModelSettings(_Section):
     egress_fallback_split: dict[str, float] = Field(
         default_factory=lambda: {"in-zone": 0.70, "cross-region": 0.20, "internet": 0.10},
         description="Split of total transmit bytes by class when no per-class egress metric exists.")
+    storage_tags: dict[str, dict[str, str]] = Field(
+        default_factory=dict,
+        description="Tags for object storage by bucket or bucket/prefix, over the bucket's own tags (per tag the "
+        "longest matching prefix that sets it wins; prefixes are stored to s3.prefix_depth levels), e.g. "
+        '{"ml-data/checkpoints/llama/" = {team = "nlp", model = "llama"}}.')
+
+    @field_validator("storage_tags")
+    @classmethod
+    def _storage_tags(cls, v: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
+        allowed = ("team", "project", "model", "env", "cost_center")
+        for where, tags in v.items():
+            if not where.strip("/"):
+                raise ValueError("a storage_tags key is empty; use 'bucket' or 'bucket/prefix/'")
+            unknown = sorted(set(tags) - set(allowed))
+            if unknown:
+                raise ValueError(f"storage_tags[{where!r}] has unknown tag(s) {unknown}; allowed: {list(allowed)}")
+        return v
 
 
 class DriftSettings(_Section):

@@ -310,6 +310,12 @@ def test_persistent_volumes_split_by_mounting_pods_and_unmounted(con: duckdb.Duc
     assert v["by_claim"]["db/data-0"] == {"storageclass": "network-ssd", "request_bytes": 100 * GiB,
                                           "cost": approx(12 * per)}
     assert v["by_claim"]["db/orphan"]["cost"] == approx(50 * 0.10 / 730)
+    # an OpenCost CSV pv row for the bound volume pvc-2 (0.0002 $/GiB-h = 0.146 $/GiB-month) beats the default
+    book.volume_names["pvc-2"] = (0.146, "test", "2026-11-01")
+    allocate.build(con, book=book)
+    t = report.truth_report(con, res.start, res.end)
+    assert t["volumes"]["by_claim"]["db/orphan"]["cost"] == approx(50 * 0.0002)
+    assert t["volumes"]["by_claim"]["db/data-0"]["cost"] == approx(12 * per)
 
 
 def test_hourly_intervals_skip_the_rollup_with_the_same_result(con: duckdb.DuckDBPyConnection,
@@ -338,3 +344,43 @@ def test_hourly_intervals_skip_the_rollup_with_the_same_result(con: duckdb.DuckD
     assert t["cost"]["usage"]["team"]["y"] == pytest.approx(2.05 + egress)
     monkeypatch.setattr(allocate, "_ROLLUP", __import__("re").compile(r"()()(?!x)x"))  # never matches: roll-up kept
     assert build() == skipped and len(skipped) >= 9
+
+
+def test_label_renames_feed_the_tags(con: duckdb.DuckDBPyConnection) -> None:
+    from neocost.settings import LabelSettings
+    r = RawBuilder(con, T0)
+    r.node("n1", cores=4, mem_gib=16, instance_type="t")
+    # 12 intervals x 5 min = 1 h of 1 core at 0.05 $/h each
+    r.pod("a", "p1", node="n1", requests={"cpu": 1}, labels={"squad": "x"})
+    r.pod("a", "p2", node="n1", requests={"cpu": 1}, labels={"squad": "y", "team": "z"})  # the real key wins
+    r.pod("a", "p3", node="n1", requests={"cpu": 1}, labels={"Owning-Squad": "w"})  # sanitised spelling
+    r.bucket("b1", 100, tags={"squad": "x"})
+    labels = LabelSettings(renames={"squad": "team", "owning.squad": "team"})
+    res = allocate.build(con, book=_book(), labels=labels)
+    t = report.truth_report(con, res.start, res.end)
+    usage = t["cost"]["usage"]["team"]
+    assert usage["z"] == pytest.approx(0.05) and usage["w"] == pytest.approx(0.05)
+    assert usage["x"] == pytest.approx(0.05 + 100 * 0.0146 / 730)  # p1 plus bucket b1's storage hour
+    assert "y" not in usage
+    allocate.build(con, book=_book())  # without renames the squads are untagged
+    t = report.truth_report(con, res.start, res.end)
+    assert t["cost"]["usage"]["team"]["z"] == pytest.approx(0.05) and "x" not in t["cost"]["usage"]["team"]
+
+
+def test_storage_attributed_by_prefix_tags(con: duckdb.DuckDBPyConnection) -> None:
+    r = RawBuilder(con, T0)
+    r.node("n1", cores=1, mem_gib=0, instance_type="t")
+    # 730 GiB under ckpt/, 73 under llama/ft/ and 146 under mistral/: GiB x 0.0146 $/GiB-month / 730 h = $/h
+    r.bucket("ml", 730, tags={"team": "platform"}, prefixes={"llama/ft/": 73, "mistral/": 146})
+    cm = CostModelSettings(storage_tags={"ml/llama/": {"team": "nlp", "model": "llama"}, "ml/llama/ft": {"env": "ft"},
+                                         "ml/mistral/": {"model": "mistral"}, "ml/nothing-here/": {"team": "q"}})
+    res = allocate.build(con, book=_book(), costmodel=cm)
+    t = report.truth_report(con, res.start, res.end)
+    team, model = t["cost"]["usage"]["team"], t["cost"]["usage"]["model"]
+    assert team["nlp"] == pytest.approx(73 * 0.0146 / 730)  # the longest rule (llama/ft) falls back to llama/
+    assert team["platform"] == pytest.approx((730 + 146) * 0.0146 / 730)  # mistral/ keeps the bucket's team
+    assert model["mistral"] == pytest.approx(146 * 0.0146 / 730)
+    assert model["llama"] == pytest.approx(73 * 0.0146 / 730)
+    assert t["cost"]["usage"]["env"]["ft"] == pytest.approx(73 * 0.0146 / 730)
+    assert any("ml/nothing-here/" in w for w in res.warnings)
+    assert con.execute("SELECT team FROM mart.storage_snapshot WHERE prefix = 'llama/ft/'").fetchone() == ("nlp",)

@@ -97,8 +97,12 @@ def test_opencost_csv(tmp_path: Path) -> None:
                  "2026-11-01,,eu-north1,node,metadata.labels.node.kubernetes.io/instance-type,cpu-x,0.40,\n"
                  "2026-11-01,node-7,eu-north1,node,metadata.name,,1.00,\n"
                  "2026-11-01,,eu-north1,gpu,nvidia.com/gpu_type,NVIDIA-H100-80GB-HBM3,2.10,\n"
-                 "2026-11-01,pv-1,eu-north1,pv,,,0.0001,\n")
+                 "2026-11-01,pv-1,eu-north1,pv,,,0.0001,\n"
+                 "2026-11-01,fast-ssd,eu-north1,pv,spec.storageClassName,,0.0002,\n")
     book = pb.load("neocloud", [f])
+    # pv rows are $/GiB-hour (OpenCost's unit), kept as $/GiB-month (x 730)
+    assert book.volume_names["pv-1"][0] == pytest.approx(0.073)
+    assert book.volumes["fast-ssd"][0] == pytest.approx(0.146)
     by_type = book.resolve(node="a", instance_type="cpu-x", capacity_type="spot", gpu_product=None, gpus=0,
                            cores=4, ram_gib=16)
     assert 4 * by_type.cpu_core_hourly + 16 * by_type.ram_gib_hourly == pytest.approx(0.40)

@@ -1,11 +1,10 @@
 -- Object storage: each bucket's bytes from its newest snapshot, held constant over the window, priced by
--- storage class ($/GiB-month, a month = 730 h), attributed by the bucket's tags. No idle.
+-- storage class ($/GiB-month, a month = 730 h), attributed by the tags of each prefix (52_). No idle.
 INSERT INTO cm_small BY NAME
 WITH b AS (
-    SELECT bucket, sum(bytes) AS bytes, sum(bytes / 1073741824.0 * gib_month) AS gib_month_cost,
-           any_value(team) AS team, any_value(project) AS project, any_value(model) AS model,
-           any_value(env) AS env, any_value(cost_center) AS cost_center
-    FROM cm_storage GROUP BY bucket
+    SELECT bucket, team, project, model, env, cost_center, sum(bytes) AS bytes,
+           sum(bytes / 1073741824.0 * gib_month) AS gib_month_cost
+    FROM cm_storage GROUP BY ALL
 ), h AS (
     SELECT unnest(generate_series($start, $end - INTERVAL 1 HOUR, INTERVAL 1 HOUR)) AS hour
 )

@@ -1,11 +1,14 @@
--- Persistent volumes (docs/cost-semantics.md): per interval a claim exists, requested GiB × its StorageClass's
--- $/GiB-month × Δ / 730, split evenly between the pods whose spec mounts it then (each share takes that pod's
+-- Persistent volumes (docs/cost-semantics.md): per interval a claim exists, requested GiB × the $/GiB-month of
+-- its bound PersistentVolume (OpenCost CSV pv row) else of its StorageClass else the default × Δ / 730, split evenly between the pods whose spec mounts it then (each share takes that pod's
 -- tags); with no mounting pod the cost goes to __unmounted__. No idle, never shared or spread: usage = allocation.
 INSERT INTO cm_small BY NAME
 WITH v AS (
     SELECT c.ts, c.namespace, c.persistentvolumeclaim AS claim, c.request_bytes / 1073741824.0 AS gib,
-           c.request_bytes / 1073741824.0 * coalesce(p.gib_month, $volume_gib_month) * $dt / 730.0 AS cost
-    FROM raw.pvc c LEFT JOIN cm_volume_price p ON p.class = c.storageclass
+           c.request_bytes / 1073741824.0 * coalesce(n.gib_month, p.gib_month, $volume_gib_month) * $dt / 730.0
+               AS cost
+    FROM raw.pvc c
+    LEFT JOIN cm_volume_price n ON n.kind = 'volume' AND n.name = c.volume AND c.volume <> ''
+    LEFT JOIN cm_volume_price p ON p.kind = 'class' AND p.name = c.storageclass
     WHERE c.ts >= $start AND c.ts < $end AND c.request_bytes IS NOT NULL
 ), m AS (
     SELECT ts, namespace, persistentvolumeclaim AS claim, pod,
