@@ -16,7 +16,8 @@ Data: anisotropic 384-d embeddings (:class:`drift.synthetic.EmbeddingSpace`); a 
 
 Evidently is called the way its ``EmbeddingsDriftMetric`` calls it (one DataFrame column per dimension), without
 the t-SNE plot the Report draws on every call (which would only slow it further); the DataFrames are built
-before timing (an Evidently user already holds them), so only Evidently's own work is timed. ``null_seconds`` is
+before timing (an Evidently user already holds them); the metric's column selection (a copy, which the
+classifier method needs: it adds a "target" column to its inputs in place) is timed. ``null_seconds`` is
 one call on the null window (most production windows are null). Medians of 3 runs, each on a different shifted draw (wall and CPU seconds: the machine is
 shared, so CPU time is the steadier comparison); at ≤ 1k rows also neocost's detections on 20 fresh draws; peak
 memory by tracemalloc in a separate pass (numpy, pandas and scikit-learn allocations are traced). Writes
@@ -108,13 +109,14 @@ def evidently_methods(ref: np.ndarray, windows: list[np.ndarray]) -> dict[str, C
     ref_df = pd.DataFrame(ref, columns=cols)
     model = m.model(bootstrap=len(ref) < 1000)  # what EmbeddingsDriftMetric picks by default
     frames = {id(w): pd.DataFrame(w, columns=cols) for w in windows}
-    frame = lambda cur: frames[id(cur)]  # noqa: E731
-    # Evidently does not modify its inputs (it concatenates them into a new frame), so no defensive copies
+    # EmbeddingsDriftMetric passes data[emb_columns], i.e. fresh copies, and the classifier method needs them:
+    # it adds a "target" column to both inputs in place. The copies are timed (the metric makes them too).
+    frame = lambda cur: frames[id(cur)][cols]  # noqa: E731
     out: dict[str, Callable[[np.ndarray], bool] | str] = {
-        "evidently_model": lambda cur: bool(model(frame(cur), ref_df)[1])}
+        "evidently_model": lambda cur: bool(model(frame(cur), ref_df[cols])[1])}
     if len(ref) <= MMD_MAX:
         mmd = m.mmd()
-        out["evidently_mmd"] = lambda cur: bool(mmd(frame(cur), ref_df)[1])
+        out["evidently_mmd"] = lambda cur: bool(mmd(frame(cur), ref_df[cols])[1])
     else:
         gb = (2 * len(ref)) ** 2 * 8 / 1e9
         out["evidently_mmd"] = f"not feasible: builds the full ({2 * len(ref):,})² RBF kernel, {gb:,.0f} GB"

@@ -44,6 +44,7 @@ class Reference:
     null_size: int = 0
     label: str = ""
     test_cos_sorted: np.ndarray | None = None  # ``test_cos`` sorted once, for the per-window KS/Wasserstein
+    test_feature_sums: tuple[np.ndarray, float] | None = None  # scores.feature_sums(test_features), once
     _sides: dict[tuple[str, ...], scores.PoolSide] = field(default_factory=dict, repr=False)
     _lda: np.ndarray | None = field(default=None, repr=False)
 
@@ -100,6 +101,7 @@ def fit_reference(sample: np.ndarray, n: int, s1: np.ndarray, *, test_rows: int 
                     test_features=fmap(test), pool=np.ascontiguousarray(sample, dtype=np.float32),
                     pool_features=fmap(np.asarray(sample, dtype=np.float32)), label=label)
     ref.test_cos_sorted = np.sort(ref.test_cos)
+    ref.test_feature_sums = scores.feature_sums(ref.test_features)
     ref.side(("cosine_shift", "mmd_rff"))  # the permutation tests' reference side, once per reference
     h = len(test) // 2 if null_size is None else min(null_size, len(test) // 2)
     ref.null, ref.null_size = null_effects(ref, h, trials, seed + 1), h

@@ -90,9 +90,11 @@ def score_window(ref: Reference, n: int, s1: np.ndarray, sample: np.ndarray, rul
             fc = ref.fmap(sample)
         if perm_methods:
             curs = [sample if m == "cosine_shift" else fc for m in perm_methods]
-            # min_tail=49: a window far in the tail (gamma tail < α/1000) stops after the first two batches
+            # h=10, min_tail=24: a null window stops at its 10th exceedance (p ≈ 0.5: after ~20 relabelings) and
+            # one far in the tail (gamma tail < α/1000) after the first batch of 24
             perms = dict(zip(perm_methods, scores.permutation_tests_pooled(
-                curs, ref.side(perm_methods), rule.permutations, seed=seed, alpha=alpha, min_tail=49), strict=True))
+                curs, ref.side(perm_methods), rule.permutations, seed=seed, alpha=alpha, h=10, min_tail=24),
+                strict=True))
     for method in rule.methods:
         if method == "cosine_shift":
             res = scores.centroid_shift(ref.n, ref.s1, n, s1)
@@ -104,7 +106,8 @@ def score_window(ref: Reference, n: int, s1: np.ndarray, sample: np.ndarray, rul
             res, seen = scores.cosine_to_centroid_test(sample, ref.test, ref.direction, ref.test_cos_sorted), len(sample)
         elif method == "mmd_rff":
             assert fc is not None
-            res, seen = scores.mmd_rff_effect(fc, ref.test_features, ref.fmap, perms[method]), len(sample)
+            res, seen = scores.mmd_rff_effect(fc, ref.test_features, ref.fmap, perms[method],
+                                                ref.test_feature_sums), len(sample)
         else:
             raise ValueError(f"unknown drift method {method!r}; choose from {rule.methods}")
         out.append((method, res, ref.floor(method, seen, rule.floor_quantile), seen))

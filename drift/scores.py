@@ -68,9 +68,9 @@ def centroid_shift(n_ref: int, s1_ref: np.ndarray, n_cur: int, s1_cur: np.ndarra
 
 # ---- permutation tests with a 0/1 selection GEMM ----------------------------------------------------------------
 
-# Batch ends of the sequential permutation test: most null windows stop after the first batch (Besag–Clifford),
-# windows far in the tail after the second; only borderline ones use all B permutations.
-BATCHES = (49, 99, 199, 399, 999)
+# Batch ends of the sequential permutation test: with h = 10 most null windows stop after the first batch
+# (Besag–Clifford), windows far in the tail too (gamma tail); only borderline ones use all B permutations.
+BATCHES = (24, 49, 99, 199, 399, 999)
 
 
 def batch_bounds(permutations: int) -> list[tuple[int, int]]:
@@ -324,18 +324,24 @@ def fourier_map(d: int, sigma: float, features: int = 256, seed: int = 0) -> Fou
     return FourierMap(omega, phase, sigma)
 
 
-def mmd2_unbiased_features(fa: np.ndarray, fb: np.ndarray) -> float:
-    """Unbiased MMD² for the linear kernel on feature rows (self-pairs excluded), O(n·D)."""
+def feature_sums(f: np.ndarray) -> tuple[np.ndarray, float]:
+    """(Σ rows, Σ squared norms) of feature rows: one side of :func:`mmd2_unbiased_features`."""
+    return f.sum(axis=0, dtype=np.float64), float(np.einsum("ij,ij->", f, f))
+
+
+def mmd2_unbiased_features(fa: np.ndarray, fb: np.ndarray, fb_sums: tuple[np.ndarray, float] | None = None
+                           ) -> float:
+    """Unbiased MMD² for the linear kernel on feature rows (self-pairs excluded), O(n·D); ``fb_sums`` =
+    :func:`feature_sums` of ``fb`` when already known (a reference keeps its own)."""
     n, m = len(fa), len(fb)
-    sa, sb = fa.sum(axis=0, dtype=np.float64), fb.sum(axis=0, dtype=np.float64)
-    qa, qb = float(np.einsum("ij,ij->", fa, fa)), float(np.einsum("ij,ij->", fb, fb))
+    (sa, qa), (sb, qb) = feature_sums(fa), fb_sums or feature_sums(fb)
     return float((sa @ sa - qa) / (n * (n - 1)) + (sb @ sb - qb) / (m * (m - 1)) - 2.0 * (sa @ sb) / (n * m))
 
 
-def mmd_rff_effect(fc: np.ndarray, ref_features: np.ndarray, fmap: FourierMap, perm: PermutationResult
-                   ) -> TestResult:
+def mmd_rff_effect(fc: np.ndarray, ref_features: np.ndarray, fmap: FourierMap, perm: PermutationResult,
+                   ref_sums: tuple[np.ndarray, float] | None = None) -> TestResult:
     """RFF-MMD result from the current window's features and its (shared) permutation test."""
-    mmd2 = mmd2_unbiased_features(fc, ref_features)
+    mmd2 = mmd2_unbiased_features(fc, ref_features, ref_sums)
     return TestResult("mmd_rff", mmd2, perm.p_value, float(np.sqrt(max(mmd2, 0.0))), perm.p_method,
                       {"sigma": fmap.sigma, "features": float(fmap.omega.shape[1]),
                        "permutations": float(perm.permutations)})
