@@ -135,9 +135,7 @@ def run_demo(settings: Settings, *, days: int, seed: int, scale: str, workdir: P
 def _collect(settings: Settings, con: Any, sim_dir: Path, workdir: Path, tsdb: Path, start: datetime,
              end: datetime, console: Console, seconds: dict[str, float]) -> None:
     """Serve the simulated sources on 127.0.0.1, collect all three into ``con``, stop the servers."""
-    from collector.kubernetes import collect_kubernetes
-    from collector.prometheus.collect import collect_prometheus
-    from collector.s3 import collect_s3
+    from collector.cli import run_source
     from neocost import services
     from neocost.simulate.k8s_api import K8sListServer
     from neocost.simulate.s3_inventory import DEST, PREFIX
@@ -161,8 +159,10 @@ def _collect(settings: Settings, con: Any, sim_dir: Path, workdir: Path, tsdb: P
         run.s3.endpoint_url = s3.endpoint_url
         run.s3.inventory = [f"s3://{DEST}/{PREFIX}"]
         with _step(console, seconds, "collect", "collecting Prometheus, Kubernetes and S3 into the warehouse"):
-            results = [collect_prometheus(run, con, start=start, end=end),
-                       collect_kubernetes(run, con), collect_s3(run, con)]
+            # run_source records each run in meta.run, as `neocost collect` does
+            results = [run_source("prometheus", run, con, start, end, None, invocation="demo"),
+                       run_source("kubernetes", run, con, None, None, None, invocation="demo"),
+                       run_source("s3", run, con, None, None, None, invocation="demo")]
             for r in results:
                 rows = sum(r.tables.values())
                 console.print(f"  {r.source:<11} {r.status:<8} {rows:>12,} rows in {r.seconds:.1f} s"

@@ -29,6 +29,8 @@ def test_demo_reconciles_with_truth_and_leaves_a_warehouse(tmp_path: Path, monke
     assert report["drift"]["models"]  # the drift job ran on the simulator's embeddings
     con = warehouse.connect(tmp_path / "neocost.duckdb", read_only=True)
     assert con.execute("SELECT status FROM meta.run WHERE job = 'demo'").fetchall() == [("ok",)]
+    assert con.execute("SELECT job, status FROM meta.run WHERE job LIKE 'collect:%' ORDER BY job").fetchall() == [
+        ("collect:kubernetes", "ok"), ("collect:prometheus", "ok"), ("collect:s3", "ok")]
     con.close()
 
 
