@@ -19,7 +19,8 @@ the t-SNE plot the Report draws on every call (which would only slow it further)
 before timing (an Evidently user already holds them); the metric's column selection (a copy, which the
 classifier method needs: it adds a "target" column to its inputs in place) is timed. ``null_seconds`` is
 one call on the null window (most production windows are null). Medians of 3 runs, each on a different shifted draw (wall and CPU seconds: the machine is
-shared, so CPU time is the steadier comparison); at ≤ 1k rows also neocost's detections on 20 fresh draws; peak
+shared, so CPU time is the steadier comparison); at ≤ 1k rows also neocost's and the Evidently classifier's
+detections on the same 20 fresh shifted and 20 null draws; peak
 memory by tracemalloc in a separate pass (numpy, pandas and scikit-learn allocations are traced). Writes
 ``bench/results/drift.json``. Environment: ``NEOCOST_BENCH_DRIFT_SIZES=1000,10000`` to shorten.
 """
@@ -156,17 +157,21 @@ def main() -> dict[str, Any]:
         ref = space.sample(n, seed=1)
         null = space.sample(n, seed=2)
         shifted = [space.sample(n, seed=3 + i, new_topic_share=0.1) for i in range(REPEATS)]
+        # at ≤ 1k rows: power and false alarms of single windows on 20 fresh shifted and 20 null draws
+        power = [space.sample(n, seed=1000 + i, new_topic_share=0.1) for i in range(20)] if n <= 1000 else []
+        nulls = [space.sample(n, seed=2000 + i) for i in range(20)] if n <= 1000 else []
         row: dict[str, Any] = {}
         run, fit_s = neocost_method(ref)
         row["neocost"] = {**measure(run, null, shifted), "reference_fit_seconds": round(fit_s, 3),
                           "shifted_window": dict(run.last)}  # type: ignore[attr-defined]
-        if n <= 1000:  # power of the single-window rule on 20 fresh shifted draws (and 20 null draws)
-            row["neocost_power_20"] = {
-                "detected": sum(run(space.sample(n, seed=1000 + i, new_topic_share=0.1)) for i in range(20)),
-                "false_alarms": sum(run(space.sample(n, seed=2000 + i)) for i in range(20))}
+        if power:
+            row["neocost_power_20"] = {"detected": sum(map(run, power)), "false_alarms": sum(map(run, nulls))}
         row["numpy"] = measure(numpy_method(ref), null, shifted)
-        for name, fn in evidently_methods(ref, [null, *shifted]).items():
+        for name, fn in evidently_methods(ref, [null, *shifted, *power, *nulls]).items():
             row[name] = fn if isinstance(fn, str) else measure(fn, null, shifted)
+            if name == "evidently_model" and power:  # the same 20 + 20 draws as neocost_power_20
+                row["evidently_model_power_20"] = {"detected": sum(fn(x) for x in power),  # type: ignore[operator]
+                                                   "false_alarms": sum(fn(x) for x in nulls)}  # type: ignore[operator]
         base, base_cpu = row["neocost"]["median_seconds"], row["neocost"]["median_cpu_seconds"]
         for name, r in row.items():
             if isinstance(r, dict) and "median_seconds" in r:
