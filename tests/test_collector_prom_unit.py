@@ -16,6 +16,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from collector.prometheus import catalog, normalize
 from collector.prometheus.client import decode_matrix
+from collector.prometheus.fastmatrix import Matrix
+from collector.prometheus.spool import Spool
+from neocost import warehouse
 from collector.prometheus.shards import EPS_MS, Shard, ms, split_window
 
 W0 = datetime(2026, 11, 19)
@@ -123,8 +126,10 @@ def test_two_shards_sum_to_one(incs: list[int], cut: int) -> None:
 
 # --- normalisers on literal frames -----------------------------------------------------------------------------
 
-def _frames(spec: dict[str, list[tuple[dict[str, str], float]]], n: int = 1) -> dict[str, pl.DataFrame]:
-    """Per query name: one gauge value (or one counter value born in the range) at the first interval."""
+def _frames(spec: dict[str, list[tuple[dict[str, str], float]]], n: int = 1, categorical: bool = False
+            ) -> dict[str, pl.DataFrame]:
+    """Per query name: one gauge value (or one counter value born in the range) at the first interval
+    (``categorical``: label columns as the collector builds them)."""
     s = shard(n)
     by = {q.name: q for q in catalog.catalog()}
     out = {}
@@ -132,32 +137,37 @@ def _frames(spec: dict[str, list[tuple[dict[str, str], float]]], n: int = 1) -> 
         q = by[name]
         t = s.eval_range(q.counter)[0] + (300_000 if q.counter else 0)
         res = [series(m, [(t, v)]) for m, v in rows]
-        out[name] = normalize.to_rows(q, normalize.matrix_to_frame(res, q.labels, 300_000), s)
+        m = Matrix.from_result(res)
+        out[name] = normalize.to_rows(q, normalize.frame_from_matrix(m, q.labels, q.fold, categorical=categorical), s)
     return out
 
 
-def test_container_requests_joins_requests_limits_running() -> None:
+@pytest.mark.parametrize("categorical", [False, True])
+def test_container_requests_joins_requests_limits_running(categorical: bool) -> None:
     c = {"namespace": "ml", "pod": "train-0", "container": "main"}
     f = _frames({"k8s_requests": [(c | {"node": "", "resource": "nvidia_com_gpu"}, 8),
                                   (c | {"node": "gpu-1", "resource": "nvidia_com_gpu"}, 8),
                                   (c | {"node": "gpu-1", "resource": "cpu"}, 4)],
                  "k8s_limits": [(c | {"node": "gpu-1", "resource": "memory"}, 2**30)],
-                 "k8s_running": [(c, 0.6)]})
+                 "k8s_running": [(c, 0.6)]}, categorical=categorical)
     df = normalize.container_requests(f).sort("resource")
+    assert df["node"].dtype == pl.Utf8
     assert df.select("resource", "node", "request", "limit", "running").rows() == [
         ("cpu", "gpu-1", 4.0, None, 0.6), ("memory", "gpu-1", None, float(2**30), 0.6),
         ("nvidia_com_gpu", "gpu-1", 8.0, None, 0.6)]
     assert df["ts"].to_list() == [W0] * 3
 
 
-def test_gpu_usage_prefers_prof_ratio_and_drops_exporter_pod() -> None:
+@pytest.mark.parametrize("categorical", [False, True])
+def test_gpu_usage_prefers_prof_ratio_and_drops_exporter_pod(categorical: bool) -> None:
     g = {"node": "n1", "gpu_uuid": "GPU-1", "gpu": "0", "modelName": "H100", "GPU_I_PROFILE": "",
          "GPU_I_ID": "", "namespace": "kube-system", "pod": "nvidia-dcgm-exporter-abcde",
          "container": "nvidia-dcgm-exporter"}
     m = g | {"gpu_uuid": "GPU-2", "GPU_I_PROFILE": "1g.10gb", "GPU_I_ID": "3", "namespace": "ml", "pod": "p",
              "container": "c"}
     f = _frames({"dcgm_util": [(g, 40.0)], "dcgm_gr_active": [(m, 0.25)],
-                 "dcgm_fb_used": [(g, 100.0), (m, 8600.0)], "dcgm_power": [(g, 9223372036854775794.0)]})
+                 "dcgm_fb_used": [(g, 100.0), (m, 8600.0)], "dcgm_power": [(g, 9223372036854775794.0)]},
+                categorical=categorical)
     df = normalize.gpu_usage(f).sort("gpu_uuid")
     assert df.select("gpu_uuid", "util", "fb_used_mib", "power_w", "pod", "mig_profile", "mig_instance").rows() == [
         ("GPU-1", 0.4, 100.0, None, "", "", ""), ("GPU-2", 0.25, 8600.0, None, "p", "1g.10gb", "3")]
@@ -276,3 +286,21 @@ def test_catalog_names_are_unique_and_promql_has_no_increase() -> None:
     assert len({q.name for q in qs}) == len(qs)
     assert not [q.name for q in qs if "increase(" in q.expr or "rate(" in q.expr]
     assert all("last_over_time" in q.expr for q in qs if q.counter)
+
+
+def test_spool_inserts_and_replaces_only_the_given_window(tmp_path: Path) -> None:
+    con = warehouse.connect(":memory:")
+    sp = Spool(tmp_path / "spool")
+
+    def rows(hour: int, pods: list[str]) -> pl.DataFrame:
+        return pl.DataFrame({"ts": [W0 + timedelta(hours=hour)] * len(pods), "namespace": ["ml"] * len(pods),
+                             "pod": pods, "tx_bytes": [1.0] * len(pods), "rx_bytes": [2.0] * len(pods)})
+
+    assert sp.insert(con, "raw.pod_network", rows(0, ["a", "b"])) == 2
+    assert sp.insert(con, "raw.pod_network", rows(5, ["c"])) == 1
+    # a window's first batch replaces [start, end); later batches append
+    assert sp.insert(con, "raw.pod_network", rows(1, ["d"]), start=W0, end=W0 + timedelta(hours=4)) == 1
+    assert sp.insert(con, "raw.pod_network", rows(2, [])) == 0
+    got = con.execute("SELECT pod, rx_bytes FROM raw.pod_network ORDER BY pod").fetchall()
+    assert got == [("c", 2.0), ("d", 2.0)]
+    assert list((tmp_path / "spool").iterdir()) == []  # each file is gone once inserted

@@ -9,7 +9,8 @@ does not expose (docs components.md §4):
   on loopback or inside the cluster identity is 3-5x faster (``prometheus.gzip = true`` for slow links);
 - orjson with Python's cyclic GC paused while millions of small ``[ts, "value"]`` lists are built.
 
-Retries: timeouts, connection errors, 5xx (including ``503 query timeout``) and 429 back off exponentially.
+Retries: timeouts, connection errors, 5xx (including ``503 query timeout``), 429 and the 422 "block is closing"
+of a server shutting down back off exponentially.
 A 400/422 (bad query, too many samples or points) raises :class:`QueryTooLarge` when splitting can help,
 otherwise :class:`QueryFailed` naming the query.
 """
@@ -35,6 +36,8 @@ from neocost.settings import PrometheusSettings
 _TOO_LARGE = ("exceeded maximum resolution", "11,000 points", "11000 points", "too many samples",
               "query processing would load too many samples", "maximum number of", "points per timeseries")
 # a server stopping mid-body breaks the chunked read: as transient as a refused connection
+# a server shutting down answers queries in flight with 422 "open querier for block ...: block is closing"
+_CLOSING = ("block is closing",)
 _TRANSIENT = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError)
 _gc_lock = threading.Lock()
 _gc_depth = 0
@@ -159,8 +162,11 @@ class PromClient:
             if resp.status_code == 200:
                 return body
             detail = _error_text(body)
+            low = detail.lower()
+            if resp.status_code == 422 and any(c in low for c in _CLOSING):
+                last = f"HTTP {resp.status_code}: {detail}"
+                continue
             if resp.status_code in (400, 422):
-                low = detail.lower()
                 cls = QueryTooLarge if any(s in low for s in _TOO_LARGE) else QueryFailed
                 raise cls(f"query {name}: HTTP {resp.status_code}: {detail}")
             if resp.status_code in (401, 403):

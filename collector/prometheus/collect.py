@@ -51,6 +51,14 @@ class WindowData:
     frames: dict[str, pl.DataFrame] = field(default_factory=dict)
     samples: int = 0
     splits: int = 0
+    window: tuple[datetime, datetime] | None = None  # the commit window the batch belongs to
+
+
+def _add(counts: dict[str, int], built: tuple[dict[str, int], dict[str, pa.Table]]) -> dict[str, pa.Table]:
+    """Add a built batch's row counts to ``counts``; return its ksm versions."""
+    for t, n in built[0].items():
+        counts[t] = counts.get(t, 0) + n
+    return built[1]
 
 
 def plan(settings: Settings, con: duckdb.DuckDBPyConnection, start: datetime | None, end: datetime | None,
@@ -87,7 +95,7 @@ def fetch_shard(client: PromClient, query: Query, shard: Shard, resolution: str)
         # the columnar decoder, or orjson when the body is laid out differently (same result either way)
         matrix = fastmatrix.parse(body) or fastmatrix.Matrix.from_result(decode_matrix(body, query.name))
         del body
-        frame = normalize.frame_from_matrix(matrix, query.labels, query.fold)
+        frame = normalize.frame_from_matrix(matrix, query.labels, query.fold, categorical=True)
         del matrix
     return normalize.to_rows(query, frame, shard), frame.height, 0
 
@@ -141,27 +149,25 @@ class Collector:
             "raw.pod_pvc": volumes.pod_pvc(f),
         }
 
-    def build(self, data: WindowData, spool: Spool) -> dict[str, pa.Table]:
-        """One fetch batch -> its rows spooled per raw table, and its ksm versions (runs on the build thread:
-        polars releases the GIL, so it overlaps the next batch's fetches)."""
-        for table, df in self.tables(data).items():
-            spool.add(table, df)
-        if not self.use_ksm:
-            return {}
-        return metadata.build(data.frames, data.start, data.end, self.step, self.settings)
+    def build(self, data: WindowData, spool: Spool, first: bool) -> tuple[dict[str, int], dict[str, pa.Table]]:
+        """One fetch batch -> rows inserted into every raw table (the window's first batch replaces the
+        window), and its ksm versions. Runs on the build thread, inside the window's open transaction (the
+        main thread touches the connection only before and after): polars and DuckDB release the GIL, so it
+        overlaps the next batch's fetches."""
+        window = {"start": data.window[0], "end": data.window[1]} if first else {}
+        counts = {table: spool.insert(self.con, table, df.with_columns(pl.col(pl.Categorical).cast(pl.Utf8)),
+                                      **window) for table, df in self.tables(data).items()}
+        meta = metadata.build(data.frames, data.start, data.end, self.step, self.settings) if self.use_ksm else {}
+        return counts, meta
 
-    def commit(self, ws: datetime, we: datetime, spool: Spool, metas: list[dict[str, pa.Table]]) -> dict[str, int]:
-        """Replace ``[ws, we)`` in every raw table and move the watermark, in one transaction. The batches' ksm
-        versions are written together: the history's merge step joins versions that touch at batch edges,
-        exactly as writing batch by batch would."""
+    def _finish(self, ws: datetime, we: datetime, metas: list[dict[str, pa.Table]]) -> dict[str, int]:
+        """The window's ksm versions, written together (the history's merge step joins versions that touch at
+        batch edges, exactly as writing batch by batch would), and the watermark (inside the transaction)."""
         counts: dict[str, int] = {}
-        with warehouse.transaction(self.con):
-            for table in spool.tables():
-                counts[table] = spool.replace(self.con, table, ws, we)
-            if metas and metas[0]:
-                meta = {t: pa.concat_tables([m[t] for m in metas], promote_options="permissive") for t in metas[0]}
-                counts.update(metadata.write(self.con, meta, ws, we))
-            warehouse.set_watermark(self.con, SOURCE, "", we)
+        if metas and metas[0]:
+            meta = {t: pa.concat_tables([m[t] for m in metas], promote_options="permissive") for t in metas[0]}
+            counts = metadata.write(self.con, meta, ws, we)
+        warehouse.set_watermark(self.con, SOURCE, "", we)
         return counts
 
     def batches(self, ws: datetime, we: datetime) -> list[tuple[datetime, datetime]]:
@@ -180,42 +186,44 @@ class Collector:
                 ThreadPoolExecutor(max_workers=self.settings.prometheus.workers,
                                    thread_name_prefix="neocost-prom") as pool, \
                 ThreadPoolExecutor(max_workers=1, thread_name_prefix="neocost-prom-build") as builder:
+            spool = Spool(Path(tmp))
             pending = self._submit(pool, *plan[0]) if plan else []
             for k, (ws, we) in enumerate(wins):
-                spool = Spool(Path(tmp) / f"w{k}")
+                counts: dict[str, int] = {}
                 win_samples = 0
-                building: Future[dict[str, pa.Table]] | None = None
                 try:
-                    # nothing reaches the raw tables before the window's one commit: a failure leaves nothing
-                    metas: list[dict[str, pa.Table]] = []
-                    for bs, be in self.batches(ws, we):
-                        data = self._gather(bs, be, pending)
-                        nxt += 1  # the next batch is fetched while this one is built
-                        pending = self._submit(pool, *plan[nxt]) if nxt < len(plan) else []
-                        if building is not None:  # one batch in the build step at a time (memory)
-                            metas.append(building.result())
-                        win_samples += data.samples
-                        building = builder.submit(self.build, data, spool)
-                        del data
-                    if building is not None:
-                        metas.append(building.result())
-                        building = None
-                    counts = self.commit(ws, we, spool, metas)
+                    # the window's batches and its watermark commit together: a failure leaves nothing behind
+                    with warehouse.transaction(self.con):
+                        metas: list[dict[str, pa.Table]] = []
+                        building: Future[tuple[dict[str, int], dict[str, pa.Table]]] | None = None
+                        try:
+                            for i, (bs, be) in enumerate(self.batches(ws, we)):
+                                data = self._gather(bs, be, pending)
+                                data.window = (ws, we)
+                                nxt += 1  # the next batch is fetched while this one is built
+                                pending = self._submit(pool, *plan[nxt]) if nxt < len(plan) else []
+                                if building is not None:  # one batch in the build step at a time (memory)
+                                    metas.append(_add(counts, building.result()))
+                                win_samples += data.samples
+                                building = builder.submit(self.build, data, spool, i == 0)
+                                del data
+                            if building is not None:
+                                metas.append(_add(counts, building.result()))
+                        except BaseException:
+                            # the build thread must be done with the connection before the ROLLBACK
+                            if building is not None and not building.cancel():
+                                with contextlib.suppress(BaseException):
+                                    building.result()
+                            raise
+                        _add(counts, (self._finish(ws, we, metas), {}))
                 except (QueryFailed, CollectError) as exc:
                     for _, fut in pending:
                         fut.cancel()
-                    if building is not None:
-                        building.cancel()
                     result.status = "partial" if k else "failed"
                     result.window_end = ws if k else None
                     result.skipped.append(f"prometheus {ws:%Y-%m-%dT%H:%MZ}..{end:%Y-%m-%dT%H:%MZ}: {exc} "
                                           "(nothing from it was stored; the watermark did not move)")
                     break
-                finally:
-                    if building is not None:
-                        with contextlib.suppress(BaseException):
-                            building.result()
-                    spool.remove()
                 samples += win_samples
                 for t, n in counts.items():
                     result.tables[t] = result.tables.get(t, 0) + n

@@ -82,7 +82,8 @@ def pod_states(frames: dict[str, pl.DataFrame]) -> pl.DataFrame:
     out = (info.join(owner, on=key, how="left").join(phase, on=key, how="left")
            .join(labels, on=key, how="left")
            .join(rs, left_on=["namespace", "owner_name"], right_on=["namespace", "replicaset"], how="left")
-           .join(job, left_on=["namespace", "owner_name"], right_on=["namespace", "job_name"], how="left"))
+           .join(job, left_on=["namespace", "owner_name"], right_on=["namespace", "job_name"], how="left")
+           .with_columns(pl.col(pl.Categorical).cast(pl.Utf8)))  # joined on codes; strings for the regexes
     ok, on = pl.col("owner_kind").fill_null(""), pl.col("owner_name").fill_null("")
     ctrl_kind = (pl.when((ok == "ReplicaSet") & pl.col("rs_kind").is_not_null()).then(pl.col("rs_kind"))
                  .when((ok == "ReplicaSet") & on.str.contains(_RS_HASH)).then(pl.lit("Deployment"))
@@ -189,7 +190,8 @@ def build(frames: dict[str, pl.DataFrame], start: datetime, end: datetime, step_
 
 def _arrow(df: pl.DataFrame) -> pa.Table:
     maps = [sorted(json.loads(x).items()) for x in df["labels"].to_list()]
-    df = df.with_columns(pl.from_epoch("valid_from", time_unit="ms").cast(pl.Datetime("us")),
+    df = df.with_columns(pl.col(pl.Categorical).cast(pl.Utf8),
+                         pl.from_epoch("valid_from", time_unit="ms").cast(pl.Datetime("us")),
                          pl.from_epoch("valid_to", time_unit="ms").cast(pl.Datetime("us"))).drop("labels")
     t = df.to_arrow()
     return t.append_column("labels", pa.array(maps, type=pa.map_(pa.string(), pa.string())))
