@@ -8,6 +8,8 @@ Data: anisotropic 384-d embeddings (:class:`drift.synthetic.EmbeddingSpace`); a 
   once. ``reference_fit_seconds`` (sample split, random features, 200 null splits for the floors, the
   permutation tests' prepared reference side) is reported apart: the job fits a reference once and scores
   every window of its period against it (e.g. 24–168 hourly windows), so it is amortised, not per window.
+  The first window against a fresh reference also computes (and caches) the reference half of the relabelings
+  it uses: ``runs_seconds[0]`` is that cold window, the median is over the three.
   "detects" = p < α and effect > floor on that single window.
 - ``numpy``: plain centroid cosine distance + a permutation test (B = 200, index permutations, ≤ 10k rows/side).
 - ``evidently_model``: Evidently's embeddings default (SGD domain classifier, AUC > 0.55; bootstrap < 1000 rows).

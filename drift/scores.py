@@ -137,7 +137,8 @@ class PoolSide:
         return hit
 
 
-PRODUCT_CACHE_BYTES = 24 * 2**20  # all 999 relabelings of both blocks for ~10 window sizes
+PRODUCT_CACHE_BYTES = 8 * 2**20  # all 999 relabelings of both blocks for 3 window sizes (a reference's own
+# pooled rows take ~40 MiB at 8k rows; a null window adds only its first batch, 60 KiB per block)
 
 
 def pool_side(refs: list[np.ndarray]) -> PoolSide:
