@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from drift import scores
+from drift import domain, scores
 from neocost.errors import DriftInputError
 
 METHODS = ("cosine_shift", "cosine_ks", "mmd_rff")
@@ -67,9 +67,9 @@ class Reference:
         return self._sides[methods]
 
     def lda_precision(self) -> np.ndarray:
-        """The test split's shrunk inverse covariance for :func:`scores.domain_auc`, computed on first use."""
+        """The test split's shrunk inverse covariance for :func:`drift.domain.domain_auc`, computed on first use."""
         if self._lda is None:
-            self._lda = scores.lda_precision(self.test)
+            self._lda = domain.lda_precision(self.test)
         return self._lda
 
     def floor(self, method: str, n_cur: int, quantile: float) -> float:

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from drift import scores
+from drift import domain, scores
 from drift.calibrate import Reference
 
 _blas: Any = None
@@ -113,7 +113,7 @@ def score_window(ref: Reference, n: int, s1: np.ndarray, sample: np.ndarray, rul
         out.append((method, res, ref.floor(method, seen, rule.floor_quantile), seen))
     if rule.domain_auc:  # an effect size in Evidently's terms, stored with every method's row
         with _one_blas_thread():
-            auc = scores.domain_auc(sample, ref.test, ref.lda_precision(), seed=seed)
+            auc = domain.domain_auc(sample, ref.test, ref.lda_precision(), seed=seed)
         out = [(m, replace(r, details={**r.details, "domain_auc": auc}), f, s) for m, r, f, s in out]
     return out
 

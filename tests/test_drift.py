@@ -15,7 +15,7 @@ import pytest
 from click.testing import CliRunner
 from threadpoolctl import threadpool_limits
 
-from drift import job, scores
+from drift import domain, job, scores
 from drift.summaries import WindowSummary, merge_all
 from drift.synthetic import EmbeddingSpace
 from neocost import warehouse
@@ -175,12 +175,12 @@ def test_domain_auc_agrees_with_a_logistic_regression() -> None:
     from sklearn.model_selection import cross_val_predict
 
     ref = SPACE.sample(2000, seed=30)
-    precision = scores.lda_precision(ref)
-    nulls = [scores.domain_auc(SPACE.sample(1000, seed=40 + i), SPACE.sample(1000, seed=50 + i), precision, seed=i)
+    precision = domain.lda_precision(ref)
+    nulls = [domain.domain_auc(SPACE.sample(1000, seed=40 + i), SPACE.sample(1000, seed=50 + i), precision, seed=i)
              for i in range(5)]
     assert abs(float(np.mean(nulls)) - 0.5) < 0.02 and max(abs(a - 0.5) for a in nulls) < 0.05
     cur, other = SPACE.sample(1000, seed=60, new_topic_share=0.3), SPACE.sample(1000, seed=61)
-    auc = scores.domain_auc(cur, other, precision)
+    auc = domain.domain_auc(cur, other, precision)
     x, y = np.concatenate([cur, other]), np.r_[np.ones(1000), np.zeros(1000)]
     lr = cross_val_predict(sk.LogisticRegression(max_iter=500), x, y, cv=2, method="predict_proba")[:, 1]
     assert auc > 0.6 and auc == pytest.approx(roc_auc_score(y, lr), abs=0.03)
