@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -76,20 +77,23 @@ def plan(settings: Settings, con: duckdb.DuckDBPyConnection, start: datetime | N
     return floor_time(start, step), floor_time(end, step)
 
 
-def fetch_shard(client: PromClient, query: Query, shard: Shard, resolution: str) -> tuple[pl.DataFrame, int, int]:
+def fetch_shard(client: PromClient, query: Query, shard: Shard, resolution: str,
+                slots: threading.Semaphore | None = None) -> tuple[pl.DataFrame, int, int]:
     """Rows of one query over one shard; halves the shard while the server says it is too large.
+    ``slots`` bounds the requests in flight (the decoding happens outside it).
 
     Returns (rows, samples fetched, number of extra splits)."""
     first, last = shard.eval_range(query.counter)
     try:
-        body = client.fetch_range(query.promql(resolution), first / 1000, last / 1000, shard.step_ms / 1000,
-                                  name=query.name)
+        with slots or contextlib.nullcontext():
+            body = client.fetch_range(query.promql(resolution), first / 1000, last / 1000, shard.step_ms / 1000,
+                                      name=query.name)
     except QueryTooLarge:
         if shard.points <= 1:
             raise
         a, b = shard.halves()
-        ra, na, sa = fetch_shard(client, query, a, resolution)
-        rb, nb, sb = fetch_shard(client, query, b, resolution)
+        ra, na, sa = fetch_shard(client, query, a, resolution, slots)
+        rb, nb, sb = fetch_shard(client, query, b, resolution, slots)
         return pl.concat([ra, rb], how="vertical_relaxed"), na + nb, sa + sb + 1
     with gc_paused():
         # the columnar decoder, or orjson when the body is laid out differently (same result either way)
@@ -115,12 +119,16 @@ class Collector:
         # nodes and pods gone before the API listing (spot interruptions, finished Jobs)
         self.use_ksm = True
         self.queries = catalog(metadata=self.use_ksm, model_labels=p.model_labels)
+        # ``workers`` requests in flight, as configured; twice as many tasks, so that a shard is decoded while
+        # the next request is already waiting on the server (the server, not the client, is the bottleneck)
+        self.slots = threading.Semaphore(p.workers)
 
     def _submit(self, pool: ThreadPoolExecutor, ws: datetime, we: datetime
                 ) -> list[tuple[Query, Future[tuple[pl.DataFrame, int, int]]]]:
         p = self.settings.prometheus
         shards = split_window(ws, we, self.step, max_points=p.max_points_per_series, parts=p.shards_per_query)
-        return [(q, pool.submit(fetch_shard, self.client, q, s, p.resolution)) for q in self.queries for s in shards]
+        return [(q, pool.submit(fetch_shard, self.client, q, s, p.resolution, self.slots))
+                for q in self.queries for s in shards]
 
     def _gather(self, ws: datetime, we: datetime, tasks: list[tuple[Query, Future[Any]]]) -> WindowData:
         data = WindowData(ws, we)
@@ -183,7 +191,7 @@ class Collector:
         nxt = 0
         # exit order: the build thread and the fetch pool finish before the spool directory goes
         with tempfile.TemporaryDirectory(prefix="neocost-prom-") as tmp, \
-                ThreadPoolExecutor(max_workers=self.settings.prometheus.workers,
+                ThreadPoolExecutor(max_workers=2 * self.settings.prometheus.workers,
                                    thread_name_prefix="neocost-prom") as pool, \
                 ThreadPoolExecutor(max_workers=1, thread_name_prefix="neocost-prom-build") as builder:
             spool = Spool(Path(tmp))
