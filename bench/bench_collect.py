@@ -10,9 +10,11 @@ last ``NEOCOST_BENCH_SPAN`` days (default all) are collected three ways:
   (pandas) -> DuckDB;
 - (c) ``collect_prometheus`` end to end into a fresh DuckDB file (default settings).
 
-Each path runs in its own subprocess (peak RSS from ``resource.getrusage``; stopped above
-``NEOCOST_BENCH_RSS_LIMIT_MIB``); medians of ``REPEATS`` interleaved runs; the 1-minute load average is
-recorded before and after each run (the machine is shared). Goals: (c) >= 0.8 x (a) samples/s, (c) >= 3 x
+Each path runs in its own subprocess (peak RSS and process CPU seconds, all threads, from
+``resource.getrusage``; stopped above ``NEOCOST_BENCH_RSS_LIMIT_MIB``); the Prometheus server's CPU seconds
+during each run come from ``/proc``; medians of ``REPEATS`` (``NEOCOST_BENCH_REPEATS``, default 3) interleaved
+runs; the 1-minute load average is recorded before and after each run (the machine is shared: compare CPU
+seconds when wall times are noisy). Goals: (c) >= 0.8 x (a) samples/s, (c) >= 3 x
 faster than (b), (c) peak RSS < 1 GiB. Writes ``bench/results/collect.json``.
 """
 
@@ -167,8 +169,12 @@ PATHS = {"ceiling": path_ceiling, "usual": path_usual, "neocost": path_neocost}
 
 
 def _child(name: str, url: str) -> None:
+    ru0 = resource.getrusage(resource.RUSAGE_SELF)
     out = PATHS[name](url)
-    out["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    out["peak_rss_mib"] = ru.ru_maxrss / 1024
+    # process CPU (all threads: decode, polars, DuckDB) of the measured part, imports excluded
+    out["cpu_seconds"] = ru.ru_utime + ru.ru_stime - ru0.ru_utime - ru0.ru_stime
     print(json.dumps(out))
 
 
@@ -185,9 +191,17 @@ def _rss_mib(pid: int) -> float:
     return 0.0
 
 
-def _run(name: str, url: str) -> dict:
-    """One path in its own process (peak RSS is its own), killed above ``RSS_LIMIT_MIB``; load average noted."""
+def _cpu_of(pid: int) -> float:
+    """CPU seconds (user + system) a process has used so far, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _run(name: str, url: str, server_pid: int) -> dict:
+    """One path in its own process (peak RSS is its own), killed above ``RSS_LIMIT_MIB``; load average and the
+    Prometheus server's CPU seconds during the run noted."""
     load = os.getloadavg()[0]
+    server_cpu = _cpu_of(server_pid)
     proc = subprocess.Popen([sys.executable, "-m", "bench.bench_collect", "--child", name, url], cwd=REPO,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     while proc.poll() is None:
@@ -201,6 +215,7 @@ def _run(name: str, url: str) -> dict:
         raise RuntimeError(f"bench path {name} failed:\n{err[-3000:]}")
     res = json.loads(out.strip().splitlines()[-1])
     res["load_avg_1m"] = [round(load, 2), round(os.getloadavg()[0], 2)]
+    res["server_cpu_seconds"] = _cpu_of(server_pid) - server_cpu
     return res
 
 
@@ -219,10 +234,11 @@ def main() -> dict:
     tsdb = prepare()
     runs: dict[str, list[dict]] = {k: [] for k in PATHS}
     with services.PrometheusServer(tsdb) as prom:
-        _run("ceiling", prom.url)  # warm the page cache
+        pid = prom.proc.pid
+        _run("ceiling", prom.url, pid)  # warm the page cache
         for _ in range(REPEATS):
             for name in PATHS:  # interleaved so drift on the shared machine hits every path alike
-                runs[name].append(_run(name, prom.url))
+                runs[name].append(_run(name, prom.url, pid))
     summary = {}
     for name, rs in runs.items():
         sec = statistics.median(r["seconds"] for r in rs)
@@ -230,7 +246,10 @@ def main() -> dict:
         assert all(r["samples"] == samples for r in rs), f"{name}: sample counts differ between runs"
         summary[name] = {"seconds_median": round(sec, 3), "samples": samples,
                          "samples_per_s": round(samples / sec), "peak_rss_mib": round(max(r["peak_rss_mib"] for r in rs)),
-                         "runs": [round(r["seconds"], 3) for r in rs]}
+                         "cpu_seconds_median": round(statistics.median(r["cpu_seconds"] for r in rs), 1),
+                         "server_cpu_seconds_median": round(statistics.median(r["server_cpu_seconds"] for r in rs), 1),
+                         "runs": [round(r["seconds"], 3) for r in rs],
+                         "cpu_seconds_runs": [round(r["cpu_seconds"], 1) for r in rs]}
     c, a, b = summary["neocost"], summary["ceiling"], summary["usual"]
     ratios = {"neocost_vs_ceiling_samples_per_s": round(c["samples_per_s"] / a["samples_per_s"], 3),
               "neocost_speedup_vs_usual": round(b["seconds_median"] / c["seconds_median"], 2)}
@@ -244,10 +263,11 @@ def main() -> dict:
               "paths": summary, "ratios": ratios, "goals": goals}
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"{'path':10s} {'median s':>9s} {'samples':>11s} {'samples/s':>11s} {'peak MiB':>9s}")
+    print(f"{'path':10s} {'median s':>9s} {'samples':>11s} {'samples/s':>11s} {'peak MiB':>9s} {'CPU s':>7s} "
+          f"{'server CPU s':>12s}")
     for name, v in summary.items():
         print(f"{name:10s} {v['seconds_median']:9.2f} {v['samples']:11,d} {v['samples_per_s']:11,d} "
-              f"{v['peak_rss_mib']:9d}")
+              f"{v['peak_rss_mib']:9d} {v['cpu_seconds_median']:7.1f} {v['server_cpu_seconds_median']:12.1f}")
     print(json.dumps(ratios), json.dumps(goals))
     return result
 

@@ -5,9 +5,11 @@ reduced to rows; only when **all** of them succeeded are the raw tables replaced
 watermark moved, together, in one ``warehouse.transaction``. A window that still fails after retries and
 splitting leaves nothing behind, the run stops there, and the summary names what was not collected.
 
-Pipeline (memory is bounded by one fetch batch, :data:`FETCH_BATCH_S`, not by the window): the worker pool
-fetches and decodes batch k+1 while a build thread turns batch k into table rows (spooled to Parquet,
-:mod:`spool`) and ksm versions; the main thread only gathers, and at the window's end commits.
+Pipeline (memory is bounded by about two fetch batches, :data:`FETCH_BATCH_S`, not by the window): the
+worker pool fetches and decodes batch k+1 (``prometheus.workers`` requests in flight, twice as many shards
+being decoded) while the build thread turns batch k into table rows, inserted into the window's open
+transaction through a Parquet file (:mod:`spool`), and ksm versions; the main thread gathers batches, and at
+the window's end writes the ksm versions and the watermark and commits. Large scale, 1 day: peak RSS ~0.8 GB.
 """
 
 from __future__ import annotations
