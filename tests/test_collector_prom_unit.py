@@ -304,3 +304,28 @@ def test_spool_inserts_and_replaces_only_the_given_window(tmp_path: Path) -> Non
     got = con.execute("SELECT pod, rx_bytes FROM raw.pod_network ORDER BY pod").fetchall()
     assert got == [("c", 2.0), ("d", 2.0)]
     assert list((tmp_path / "spool").iterdir()) == []  # each file is gone once inserted
+
+
+def test_ksm_metadata_when_no_pod_has_labels() -> None:
+    """kube_pod_labels without any series: the (empty) label frame still joins the categorical pod keys."""
+    import numpy as np
+
+    from collector.prometheus import metadata
+    from neocost.settings import load_settings
+    s = shard()
+    pod = {"namespace": "a", "pod": "p", "uid": "u", "node": "n", "phase": "Running", "owner_kind": "Job",
+           "owner_name": "etl-28000000", "owner_is_controller": "true"}
+    frames = {}
+    for q in catalog.catalog():
+        t = s.eval_range(q.counter)[1]
+        one = {"ksm_pod_info": pod, "ksm_pod_owner": pod, "ksm_node_labels": {"node": "n", "label_zone": "z"},
+               "ksm_namespace_labels": {"namespace": "a", "label_team": "t"}}.get(q.name)
+        m = (Matrix.from_result([series(one, [(t, 1.0)])]) if one
+             else Matrix([], np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.float64)))
+        frames[q.name] = normalize.to_rows(q, normalize.frame_from_matrix(m, q.labels, q.fold, categorical=True), s)
+    settings_ = load_settings(None, {"prometheus": {"url": "http://x"}}, environ={})
+    out = metadata.build(frames, W0, W0 + timedelta(minutes=20), STEP, settings_)
+    pods = out["raw.k8s_pod"].to_pylist()
+    assert [(p["pod"], p["controller_kind"], p["controller_name"], p["labels"]) for p in pods] == [
+        ("p", "CronJob", "etl", [])]
+    assert pods[0]["valid_to"] - pods[0]["valid_from"] == timedelta(minutes=5)

@@ -45,7 +45,9 @@ def _label_maps(df: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
     """(ts, *keys, labels_json): the ``label_*`` columns as one sorted JSON object per row."""
     label_cols = sorted(c for c in df.columns if c.startswith("label_"))
     if df.is_empty():
-        return pl.DataFrame(schema={"ts": pl.Int64, **{k: pl.Utf8 for k in keys}, "labels": pl.Utf8})
+        # the keys keep the input's dtype (categorical in the collector): they are joined with other frames
+        return pl.DataFrame(schema={"ts": pl.Int64, **{k: df.schema.get(k, pl.Utf8) for k in keys},
+                                    "labels": pl.Utf8})
     uniq = df.select(label_cols).unique() if label_cols else pl.DataFrame({"_": [0]})
     jsons = [json.dumps({c[6:]: v for c, v in zip(label_cols, row) if v}, sort_keys=True)
              for row in uniq.select(label_cols).iter_rows()] if label_cols else ["{}"]
