@@ -329,3 +329,18 @@ def test_ksm_metadata_when_no_pod_has_labels() -> None:
     assert [(p["pod"], p["controller_kind"], p["controller_name"], p["labels"]) for p in pods] == [
         ("p", "CronJob", "etl", [])]
     assert pods[0]["valid_to"] - pods[0]["valid_from"] == timedelta(minutes=5)
+
+
+def test_ksm_metadata_without_any_kube_state_metrics() -> None:
+    """A Prometheus with inference metrics but no kube-state-metrics at all: no metadata, no crash."""
+    import numpy as np
+
+    from collector.prometheus import metadata
+    from neocost.settings import load_settings
+    s = shard()
+    empty = Matrix([], np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.float64))
+    frames = {q.name: normalize.to_rows(q, normalize.frame_from_matrix(empty, q.labels, q.fold, categorical=True), s)
+              for q in catalog.catalog()}
+    settings_ = load_settings(None, {"prometheus": {"url": "http://x"}}, environ={})
+    out = metadata.build(frames, W0, W0 + timedelta(minutes=20), STEP, settings_)
+    assert out and all(t.num_rows == 0 for t in out.values())

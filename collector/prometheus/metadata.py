@@ -59,10 +59,13 @@ def _label_maps(df: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
 
 
 def _get(frames: dict[str, pl.DataFrame], name: str, cols: list[str]) -> pl.DataFrame:
+    """The frame of query ``name`` with at least ``cols``: a query without series (no kube-state-metrics, or
+    none of that kind) has no label columns at all; they are added as null categoricals, the collector's key dtype."""
     df = frames.get(name)
     if df is None:
         return pl.DataFrame(schema={"ts": pl.Int64, **{c: pl.Utf8 for c in cols}, "v": pl.Float64})
-    return df
+    missing = [c for c in cols if c not in df.columns]
+    return df.with_columns(pl.lit(None, pl.Categorical).alias(c) for c in missing) if missing else df
 
 
 def pod_states(frames: dict[str, pl.DataFrame]) -> pl.DataFrame:
