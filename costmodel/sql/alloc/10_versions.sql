@@ -41,4 +41,4 @@ SELECT {keys},
        CASE WHEN row_number() OVER (PARTITION BY {keys} ORDER BY s) = 1 THEN '-infinity'::TIMESTAMP ELSE s END
            AS vf,
        e AS vt, {select}
-FROM m;
+FROM (SELECT * REPLACE (cm_entries(labels) AS labels, cm_entries(fb_labels) AS fb_labels) FROM m);
