@@ -1,5 +1,5 @@
 -- The cost mart as a star: the strings of an allocation (tags, node, pod, container, bucket, claim) are stored
--- once per distinct combination in mart.cost_dim and every hourly row of mart.cost_fact refers to one by
+-- once per distinct combination in mart.cost_dim and every hourly row of the fact tables refers to one by
 -- integer. A year of hourly rows for 5,000 pods is ~90 M rows; writing 16 string columns per row was about
 -- half of a full rebuild. Readers keep reading mart.cost_hourly, now a view with the same columns.
 
