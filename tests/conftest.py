@@ -179,6 +179,12 @@ def prometheus(prometheus_for: Callable[[SimRun], services.PrometheusServer],
 
 
 @pytest.fixture(scope="session")
+def moto(_session_stack: contextlib.ExitStack) -> services.MotoS3Server:
+    """An empty moto S3 server over HTTP for the whole session: create only uniquely named buckets."""
+    return _session_stack.enter_context(services.MotoS3Server())
+
+
+@pytest.fixture(scope="session")
 def s3_server(sim_small: SimRun, _session_stack: contextlib.ExitStack) -> services.MotoS3Server:
     """moto S3 over HTTP with sim_small's S3 tree uploaded: ``.endpoint_url``, ``.client()``.
 

@@ -9,7 +9,6 @@ import hashlib
 import json
 import re
 import uuid
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,7 @@ from typing import Any
 import pytest
 
 from collector.s3 import collect_s3, inventory, reader
-from collector.s3.fixtures import Obj, delivery, upload
+from collector.s3.fixtures import Obj, checkpoint_objects, delivery, upload
 from neocost import services, warehouse
 from neocost.errors import CollectError, InputFormatError
 from neocost.settings import Settings
@@ -110,12 +109,6 @@ def test_manifest_checksum_mismatch() -> None:
 # --- against moto over HTTP ---------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def moto() -> Iterator[services.MotoS3Server]:
-    with services.MotoS3Server() as server:
-        yield server
-
-
 @pytest.fixture
 def s3(moto: services.MotoS3Server) -> dict[str, Any]:
     """Fresh uniquely named buckets (moto's state is shared by the whole process)."""
@@ -128,24 +121,6 @@ def s3(moto: services.MotoS3Server) -> dict[str, Any]:
         Bucket=names["ckpt"], Tagging={"TagSet": [{"Key": "team", "Value": "ml-research"}]}
     )
     return {"client": client, **names}
-
-
-def ckpt_objects() -> list[Obj]:
-    return [
-        Obj("runs/a/checkpoint-100/model.safetensors", 1000, OLD),  # stale
-        Obj("runs/a/checkpoint-200/model.safetensors", 2000, SNAP2 - timedelta(days=1)),  # fresh
-        Obj(
-            "runs/a/checkpoint-100/model.safetensors",
-            700,
-            OLD - timedelta(days=1),
-            is_latest=False,
-            version_id="v0",
-        ),  # noncurrent
-        Obj("runs/a/logs/train log.txt", 50, OLD),  # old, not a checkpoint
-        Obj("ckpt/b/opt state+1.pt", 300, OLD, storage_class="STANDARD_IA"),  # stale, encoded key
-        Obj("gone.bin", 0, OLD, is_delete_marker=True, is_latest=True, version_id="dm"),
-        Obj("README", 5, OLD),
-    ]
 
 
 def settings_for(s3: dict[str, Any], **extra: Any) -> Settings:
@@ -176,7 +151,7 @@ def _storage(con) -> list[tuple]:
 @pytest.mark.integration
 @pytest.mark.parametrize("fmt", ["CSV", "Parquet"])
 def test_inventory_collect_values(s3: dict[str, Any], fmt: str) -> None:
-    objs = ckpt_objects()
+    objs = checkpoint_objects(SNAP2)
     _deliver(s3, SNAP1, [objs[:2]], file_format=fmt)  # older delivery: must be ignored
     _deliver(s3, SNAP2, [objs[:4], objs[4:]], file_format=fmt)
     con = warehouse.connect(":memory:")
@@ -197,7 +172,7 @@ def test_inventory_collect_values(s3: dict[str, Any], fmt: str) -> None:
 
 @pytest.mark.integration
 def test_inventory_collect_is_idempotent(s3: dict[str, Any]) -> None:
-    _deliver(s3, SNAP2, [ckpt_objects()])
+    _deliver(s3, SNAP2, [checkpoint_objects(SNAP2)])
     con = warehouse.connect(":memory:")
     tables = ("raw.s3_snapshot", "raw.s3_storage", "raw.s3_bucket_tags")
     collect_s3(settings_for(s3), con, client=s3["client"], now=NOW)
@@ -229,14 +204,14 @@ def _rewrite(
 @pytest.mark.integration
 @pytest.mark.parametrize("fault", ["md5", "truncated_gzip", "manifest_checksum"])
 def test_corrupt_report_is_rejected_and_previous_snapshot_kept(s3: dict[str, Any], fault: str) -> None:
-    _deliver(s3, SNAP1, [ckpt_objects()[:3]])
+    _deliver(s3, SNAP1, [checkpoint_objects(SNAP2)[:3]])
     con = warehouse.connect(":memory:")
     collect_s3(settings_for(s3), con, client=s3["client"], now=NOW)
     before = {
         t: con.execute(f"SELECT * FROM {t} ORDER BY ALL").fetchall()
         for t in ("raw.s3_snapshot", "raw.s3_storage")
     }
-    files = _deliver(s3, SNAP2, [ckpt_objects()[:3], ckpt_objects()[3:]])
+    files = _deliver(s3, SNAP2, [checkpoint_objects(SNAP2)[:3], checkpoint_objects(SNAP2)[3:]])
     data_key = sorted(k for k in files if k.endswith(".csv.gz"))[1]
     if fault == "md5":
         _rewrite(s3, files, data_key, files[data_key][:-8] + b"\0" * 8, fix_manifest=False)

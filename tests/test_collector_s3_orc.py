@@ -7,36 +7,20 @@ import hashlib
 import json
 import re
 import uuid
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
 
 from collector.s3 import collect_s3, inventory
-from collector.s3.fixtures import ORC_SCHEMA, Obj, delivery, upload
+from collector.s3.fixtures import ORC_SCHEMA, Obj, checkpoint_objects, delivery, upload
 from neocost import services, warehouse
 from neocost.errors import CollectError
 from neocost.settings import Settings
 
 # the same objects and dates as the CSV/Parquet tests (tests/test_collector_s3.py), so the answers match
 SNAP1, SNAP2, NOW = datetime(2026, 11, 18, 1), datetime(2026, 11, 19, 1), datetime(2026, 11, 19, 6)
-OLD = SNAP2 - timedelta(days=45)
-OBJECTS = [
-    Obj("runs/a/checkpoint-100/model.safetensors", 1000, OLD),  # stale checkpoint
-    Obj("runs/a/checkpoint-200/model.safetensors", 2000, SNAP2 - timedelta(days=1)),
-    Obj("runs/a/checkpoint-100/model.safetensors", 700, OLD - timedelta(days=1), is_latest=False, version_id="v0"),
-    Obj("runs/a/logs/train log.txt", 50, OLD),  # old, not a checkpoint
-    Obj("ckpt/b/opt state+1.pt", 300, OLD, storage_class="STANDARD_IA"),  # stale
-    Obj("gone.bin", 0, OLD, is_delete_marker=True, is_latest=True, version_id="dm"),
-    Obj("README", 5, OLD),
-]
-
-
-@pytest.fixture(scope="module")
-def moto() -> Iterator[services.MotoS3Server]:
-    with services.MotoS3Server() as server:
-        yield server
+OBJECTS = checkpoint_objects(SNAP2)
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import json
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote_plus
@@ -38,6 +38,23 @@ class Obj:
     is_latest: bool = True
     is_delete_marker: bool = False
     version_id: str = ""
+
+
+def checkpoint_objects(snapshot: datetime) -> list[Obj]:
+    """The tests' reference bucket, seen by an inventory at ``snapshot``: a stale and a fresh checkpoint, a
+    noncurrent version, an old log, a stale checkpoint in another class with a key that needs encoding, a delete
+    marker and a small file (6 objects, 4,055 bytes counted)."""
+    old = snapshot - timedelta(days=45)
+    return [
+        Obj("runs/a/checkpoint-100/model.safetensors", 1000, old),  # stale
+        Obj("runs/a/checkpoint-200/model.safetensors", 2000, snapshot - timedelta(days=1)),  # fresh
+        Obj("runs/a/checkpoint-100/model.safetensors", 700, old - timedelta(days=1), is_latest=False,
+            version_id="v0"),  # noncurrent
+        Obj("runs/a/logs/train log.txt", 50, old),  # old, not a checkpoint
+        Obj("ckpt/b/opt state+1.pt", 300, old, storage_class="STANDARD_IA"),  # stale, encoded key
+        Obj("gone.bin", 0, old, is_delete_marker=True, is_latest=True, version_id="dm"),
+        Obj("README", 5, old),
+    ]
 
 
 def csv_gz(bucket: str, objects: Iterable[Obj], schema: Sequence[str] = CSV_SCHEMA) -> bytes:
