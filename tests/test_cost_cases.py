@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+import re
+from datetime import datetime, timedelta
 
 import duckdb
 import pytest
@@ -12,7 +13,7 @@ from costmodel import pricebook as pb
 from costmodel.testing import RawBuilder
 from neocost import warehouse
 from neocost.errors import PriceError
-from neocost.settings import CostModelSettings
+from neocost.settings import CostModelSettings, LabelSettings
 
 T0 = datetime(2026, 11, 19)
 GiB = 2**30
@@ -320,7 +321,6 @@ def test_persistent_volumes_split_by_mounting_pods_and_unmounted(con: duckdb.Duc
 
 def test_hourly_intervals_skip_the_rollup_with_the_same_result(con: duckdb.DuckDBPyConnection,
                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    from datetime import timedelta
     r = RawBuilder(con, T0, step=timedelta(hours=1))
     # node 2.00 + 4 x 0.05 + 16 x 0.01 = 2.36 $/h for 3 hours = 7.08
     r.node("n1", cores=4, mem_gib=16, gpus=1, instance_type="t", span=(0, 3))
@@ -342,12 +342,11 @@ def test_hourly_intervals_skip_the_rollup_with_the_same_result(con: duckdb.DuckD
     egress = sum(share * _book().egress_price(k) for k, share in CostModelSettings().egress_fallback_split.items())
     assert t["cost"]["usage"]["team"]["x"] == pytest.approx(2 * (2.05 + egress))
     assert t["cost"]["usage"]["team"]["y"] == pytest.approx(2.05 + egress)
-    monkeypatch.setattr(allocate, "_ROLLUP", __import__("re").compile(r"()()(?!x)x"))  # never matches: roll-up kept
+    monkeypatch.setattr(allocate, "_ROLLUP", re.compile(r"()()(?!x)x"))  # never matches: roll-up kept
     assert build() == skipped and len(skipped) >= 9
 
 
 def test_label_renames_feed_the_tags(con: duckdb.DuckDBPyConnection) -> None:
-    from neocost.settings import LabelSettings
     r = RawBuilder(con, T0)
     r.node("n1", cores=4, mem_gib=16, instance_type="t")
     # 12 intervals x 5 min = 1 h of 1 core at 0.05 $/h each

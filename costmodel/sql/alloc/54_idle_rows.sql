@@ -2,6 +2,10 @@
 -- cm_small (the columns of mart.cost_hourly); 62_cost_fact.sql stores them against mart.cost_dim. The big
 -- kinds (container, egress) never carry strings per row: see 57_dims.sql.
 CREATE OR REPLACE TEMP TABLE cm_small AS SELECT * FROM mart.cost_hourly LIMIT 0;
+-- only volume rows fill these (a CTAS keeps no defaults): every kind's INSERT BY NAME then leaves no NULLs
+ALTER TABLE cm_small ALTER COLUMN pvc SET DEFAULT '';
+ALTER TABLE cm_small ALTER COLUMN volume_cost SET DEFAULT 0.0;
+ALTER TABLE cm_small ALTER COLUMN volume_gib_hours SET DEFAULT 0.0;
 
 -- Node idle per hour: the idle amount, and as allocation cost what was not spread to allocations.
 INSERT INTO cm_small BY NAME

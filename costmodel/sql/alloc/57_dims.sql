@@ -12,5 +12,5 @@ SELECT e.tid, 0, t.namespace, t.pod, '', t.node, t.node_pool, t.capacity_type, '
 FROM (SELECT DISTINCT tid FROM cm_eseg) e JOIN cm_tags t USING (tid)
 UNION
 SELECT DISTINCT NULL::INTEGER, NULL::INTEGER, namespace, pod, container, node, node_pool, capacity_type, bucket,
-       team, project, model, env, cost_center, job, is_shared, coalesce(pvc, '')
+       team, project, model, env, cost_center, job, is_shared, pvc
 FROM cm_small;

@@ -47,13 +47,8 @@ SELECT y.hour, m.dim_id, y.tx_bytes, y.tx_bytes / 1073741824.0 * $egress_gib AS 
 FROM y JOIN cm_tags t USING (tid) JOIN cm_dmap m ON m.tid = y.tid AND m.cid = 0;
 
 INSERT INTO mart.cost_fact_other BY NAME
-SELECT s.hour, s.kind, d.dim_id,
-       s.* EXCLUDE (hour, kind, namespace, pod, container, node, node_pool, capacity_type, bucket, team, project,
-                    model, env, cost_center, job, is_shared, pvc, volume_cost, volume_gib_hours),
-       coalesce(s.volume_cost, 0) AS volume_cost, coalesce(s.volume_gib_hours, 0) AS volume_gib_hours
+SELECT s.* EXCLUDE (namespace, pod, container, node, node_pool, capacity_type, bucket, team, project, model, env,
+                    cost_center, job, is_shared, pvc), d.dim_id
 FROM cm_small s
-JOIN mart.cost_dim d ON d.namespace = s.namespace AND d.pod = s.pod AND d.container = s.container
-    AND d.node = s.node AND d.node_pool = s.node_pool AND d.capacity_type = s.capacity_type AND d.bucket = s.bucket
-    AND d.team = s.team AND d.project = s.project AND d.model = s.model AND d.env = s.env
-    AND d.cost_center = s.cost_center AND d.job = s.job AND d.is_shared = s.is_shared
-    AND d.pvc = coalesce(s.pvc, '');
+JOIN mart.cost_dim d USING (namespace, pod, container, node, node_pool, capacity_type, bucket, team, project,
+                            model, env, cost_center, job, is_shared, pvc);
