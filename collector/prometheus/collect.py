@@ -18,6 +18,7 @@ import contextlib
 import tempfile
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -57,10 +58,9 @@ class WindowData:
     window: tuple[datetime, datetime] | None = None  # the commit window the batch belongs to
 
 
-def _add(counts: dict[str, int], built: tuple[dict[str, int], dict[str, pa.Table]]) -> dict[str, pa.Table]:
+def _add(counts: Counter[str], built: tuple[dict[str, int], dict[str, pa.Table]]) -> dict[str, pa.Table]:
     """Add a built batch's row counts to ``counts``; return its ksm versions."""
-    for t, n in built[0].items():
-        counts[t] = counts.get(t, 0) + n
+    counts.update(built[0])
     return built[1]
 
 
@@ -199,7 +199,7 @@ class Collector:
             spool = Spool(Path(tmp))
             pending = self._submit(pool, *plan[0]) if plan else []
             for k, (ws, we) in enumerate(wins):
-                counts: dict[str, int] = {}
+                counts: Counter[str] = Counter()
                 win_samples = 0
                 try:
                     # the window's batches and its watermark commit together: a failure leaves nothing behind
@@ -225,7 +225,7 @@ class Collector:
                                 with contextlib.suppress(BaseException):
                                     building.result()
                             raise
-                        _add(counts, (self._finish(ws, we, metas), {}))
+                        counts.update(self._finish(ws, we, metas))
                 except (QueryFailed, CollectError) as exc:
                     for _, fut in pending:
                         fut.cancel()
@@ -240,7 +240,7 @@ class Collector:
                 self.progress({"event": "window", "window": (ws, we), "rows": sum(counts.values()),
                                "samples": win_samples, "index": k + 1, "windows": len(wins)})
         result.seconds = time.perf_counter() - t0
-        result.samples = samples  # type: ignore[attr-defined]
+        result.samples = samples
         return result
 
 
