@@ -32,9 +32,7 @@ _PARAM = re.compile(r"\$([a-z_]+)")
 # intervals are hours every group is one row, so the roll-up is dropped (the hash aggregation was ~a quarter of
 # an hourly build)
 _ROLLUP = re.compile(r"SELECT ([\w, ]+), sum\(COLUMNS\(\* EXCLUDE \(\1\)\)\) FROM (\w+) GROUP BY \1")
-# steps before the prices (metadata versions), temp-table steps (outside the write transaction), and the rest
-_META_STEPS = ("00_", "10_")
-_TEMP_STEPS = ("20_", "25_", "30_", "40_", "50_", "52_", "54_", "55_", "56_", "57_")
+
 _FACT_TABLES = ("mart.cost_fact_container", "mart.cost_fact_egress", "mart.cost_fact_other")
 _WRITE_TABLES = (*_FACT_TABLES, "model.node_hourly", "mart.inference_hourly")
 _VERSION_TABLES = ("cm_pod_v", "cm_ns_v", "cm_node_v")
@@ -67,6 +65,13 @@ class BuildResult:
     seconds: float
     defaulted_nodes: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+
+
+def _phase(name: str) -> str:
+    """A step's phase from its number: 00-19 metadata versions (before the prices, once per build), 20-59 temp
+    tables (outside the write transaction), 60-99 writes (inside it)."""
+    n = int(name[:2])
+    return "meta" if n < 20 else "temp" if n < 60 else "write"
 
 
 def _steps() -> list[tuple[str, str]]:
@@ -292,7 +297,7 @@ def prepare_versions(con: duckdb.DuckDBPyConnection, labels: LabelSettings | Non
     """Create the temp tables cm_pod_v / cm_ns_v / cm_node_v (metadata merged per object, tags extracted)."""
     params = tag_key_params(labels or LabelSettings())
     for name, sql in _steps():
-        if name.startswith(_META_STEPS):
+        if _phase(name) == "meta":
             _run(con, name, sql, params)
 
 
@@ -328,7 +333,7 @@ def _build_window(con: duckdb.DuckDBPyConnection, settings: CostModelSettings, l
         con.unregister("_cm_volume_prices")
         con.unregister("_cm_storage_rules")
     for name, sql in steps:
-        if name.startswith(_TEMP_STEPS):
+        if _phase(name) == "temp":
             _run(con, name, sql, params)
     unmatched = [f"{b}/{p}" for b, p in con.execute(
         "SELECT x.bucket, x.prefix FROM cm_storage_rule x WHERE NOT EXISTS (SELECT 1 FROM cm_storage s "
@@ -343,7 +348,7 @@ def _build_window(con: duckdb.DuckDBPyConnection, settings: CostModelSettings, l
         con.execute("INSERT INTO mart.storage_snapshot BY NAME SELECT * EXCLUDE (project, env, cost_center) "
                     "FROM cm_storage")
         for name, sql in steps:
-            if not name.startswith((*_META_STEPS, *_TEMP_STEPS)):
+            if _phase(name) == "write":
                 _run(con, name, sql, params)
         set_watermark(con, "costmodel", "", end)
     n = con.execute("SELECT " + " + ".join(f"(SELECT count(*) FROM {t} WHERE hour >= $1 AND hour < $2)"
