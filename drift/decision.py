@@ -33,6 +33,7 @@ def _one_blas_thread() -> Any:
         _blas = ThreadpoolController()
     return _blas.limit(limits=1, user_api="blas")
 
+
 STATES = ("insufficient_data", "no_drift", "pending", "drift")
 
 
