@@ -36,8 +36,6 @@ _ROLLUP = re.compile(r"SELECT ([\w, ]+), sum\(COLUMNS\(\* EXCLUDE \(\1\)\)\) FRO
 _FACT_TABLES = ("mart.cost_fact_container", "mart.cost_fact_egress", "mart.cost_fact_other")
 _WRITE_TABLES = (*_FACT_TABLES, "model.node_hourly", "mart.inference_hourly")
 _VERSION_TABLES = ("cm_pod_v", "cm_ns_v", "cm_node_v")
-_TEMP_TABLES = ("cm_node_iv", "cm_pdim", "cm_cdim", "cm_ctr", "cm_pn", "cm_seg", "cm_eseg", "cm_tags", "cm_na",
-                "cm_ni", "cm_k", "cm_storage", "cm_small", "cm_dimcand", "cm_dmap", "cm_storage_rule")
 # metadata history tables merged per object (10_versions.sql): output, source, keys, content, derived columns
 # a tag from the chosen version's labels, else from the covering API version's (fb_labels)
 _TAGS = ", ".join(f"coalesce(cm_tag(labels, $k_{t}), cm_tag(fb_labels, $k_{t})) AS {t}"
@@ -262,8 +260,7 @@ def build(con: duckdb.DuckDBPyConnection, *, costmodel: CostModelSettings | None
     finally:
         con.execute(f"SET threads = {int(threads[0])}")
         con.execute(f"SET preserve_insertion_order = {str(threads[1]).lower()}")
-        for t in _VERSION_TABLES:
-            con.execute(f"DROP TABLE IF EXISTS {t}")
+        _drop_temp_tables(con)  # also what a failed chunk left behind
     warnings = []
     if defaulted:
         warnings.append(f"{len(defaulted)} node(s) have no price book row and use the default unit prices: "
@@ -353,9 +350,17 @@ def _build_window(con: duckdb.DuckDBPyConnection, settings: CostModelSettings, l
         set_watermark(con, "costmodel", "", end)
     n = con.execute("SELECT " + " + ".join(f"(SELECT count(*) FROM {t} WHERE hour >= $1 AND hour < $2)"
                                            for t in _FACT_TABLES), [start, end]).fetchall()
-    for t in _TEMP_TABLES:
-        con.execute(f"DROP TABLE IF EXISTS {t}")
+    _drop_temp_tables(con, keep=_VERSION_TABLES)
     return int(n[0][0]) if n else 0, defaulted, unmatched
+
+
+def _drop_temp_tables(con: duckdb.DuckDBPyConnection, keep: tuple[str, ...] = ()) -> None:
+    """Drop the build's temp tables (every ``cm_*`` one, read from the catalog) except ``keep``."""
+    names = con.execute("SELECT table_name FROM duckdb_tables() WHERE temporary AND starts_with(table_name, 'cm_')"
+                        ).fetchall()
+    for (t,) in names:
+        if t not in keep:
+            con.execute(f"DROP TABLE {t}")
 
 
 def load_book(settings: CostModelSettings, extra: tuple[Path, ...] | list[Path] = ()) -> pb.PriceBook:

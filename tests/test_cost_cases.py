@@ -246,6 +246,9 @@ def test_chunked_build_equals_whole(con: duckdb.DuckDBPyConnection) -> None:
     allocate.build(con, book=_book(), start=T0, end=datetime(2026, 11, 19, 3), chunk_rows=10)
     chunked = [tuple(round(v, 9) if isinstance(v, float) else v for v in x) for x in con.execute(dump).fetchall()]
     assert chunked == whole and len(whole) > 6
+    # the build leaves no temp table behind on the caller's connection
+    assert con.execute("SELECT count(*) FROM duckdb_tables() WHERE temporary AND starts_with(table_name, 'cm_')"
+                       ).fetchone() == (0,)
 
 
 def test_api_labels_observed_after_ksm_history(con: duckdb.DuckDBPyConnection) -> None:
