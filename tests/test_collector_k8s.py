@@ -262,17 +262,3 @@ def test_history_requests_stored(con) -> None:
         0.25,
         2.0,
     )
-
-
-def test_label_renames_add_the_target_key_and_keep_the_original() -> None:
-    p = pod("ml", "web-7d9f8b6c5d-abcde", labels={"squad": "x", "app.kubernetes.io/part-of": "rag"})
-    row = normalize.pod_row(p, renames={"squad": "team", "app_kubernetes_io_part_of": "project"})
-    assert row["labels"] == {"app.kubernetes.io/part-of": "rag", "project": "rag", "squad": "x", "team": "x"}
-    assert list(row["labels"]) == sorted(row["labels"])  # MAP equality in DuckDB is ordered
-    # the object's own label under the target key wins; no renames = labels as listed
-    own = pod("ml", "p2", labels={"squad": "x", "team": "y"})
-    assert normalize.pod_row(own, renames={"squad": "team"})["labels"] == {"squad": "x", "team": "y"}
-    assert normalize.pod_row(p)["labels"] == {"app.kubernetes.io/part-of": "rag", "squad": "x"}
-    ns = {"metadata": {"name": "ml", "labels": {"squad": "z"}}}
-    assert normalize_all([ns], [], [p], renames={"squad": "team"})["namespaces"][0]["labels"] == {
-        "squad": "z", "team": "z"}

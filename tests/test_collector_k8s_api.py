@@ -148,23 +148,3 @@ def test_missing_kubeconfig_is_named(tmp_path: Path) -> None:
     settings = Settings(kubernetes={"kubeconfig": str(tmp_path / "nope")})
     with pytest.raises(CollectError, match="nope does not exist"):
         collect_kubernetes(settings, warehouse.connect(":memory:"))
-
-
-def test_label_renames_are_stored_next_to_the_original(k8s_api: Any, sim_small: Any) -> None:
-    s = _settings(k8s_api)
-    s.labels.renames = {"k8s-app": "team"}
-    con = warehouse.connect(":memory:")
-    collect_kubernetes(s, con, now=NOW)
-    stored = {(ns, p): dict(lb) for ns, p, lb in con.execute(
-        "SELECT namespace, pod, labels FROM raw.k8s_pod WHERE valid_to IS NULL").fetchall()}
-    renamed = kept = 0
-    for p in _items(sim_small, "pods"):
-        orig = p["metadata"].get("labels") or {}
-        got = stored[(p["metadata"]["namespace"], p["metadata"]["name"])]
-        if "k8s-app" in orig and "team" not in orig:
-            assert got == {**orig, "team": orig["k8s-app"]}
-            renamed += 1
-        else:
-            assert got == orig
-            kept += "team" in orig
-    assert renamed > 0 and kept > 0

@@ -59,7 +59,6 @@ def collect_kubernetes(
         listings["pods"].items,
         capacity_type_label=ks.capacity_type_label,
         node_pool_label=ks.node_pool_label,
-        renames=settings.labels.renames,
     )
     result = CollectResult(source="kubernetes", window_start=now, window_end=now)
     with transaction(con):
@@ -87,17 +86,15 @@ def normalize_all(
     *,
     capacity_type_label: str | None = None,
     node_pool_label: str | None = None,
-    renames: dict[str, str] | None = None,
 ) -> dict[str, list[dict[str, Any]]]:
-    """Plain API dicts -> rows per kind (pure); ``renames`` (``labels.renames``) apply to pod and namespace
-    labels, the ones the cost model reads team/project/model/env from."""
+    """Plain API dicts -> rows per kind (pure)."""
     return {
-        "namespaces": [normalize.namespace_row(o, renames) for o in namespaces],
+        "namespaces": [normalize.namespace_row(o) for o in namespaces],
         "nodes": [
             normalize.node_row(o, capacity_type_label=capacity_type_label, node_pool_label=node_pool_label)
             for o in nodes
         ],
-        "pods": [normalize.pod_row(o, renames=renames) for o in pods],
+        "pods": [normalize.pod_row(o) for o in pods],
     }
 
 

@@ -59,28 +59,9 @@ def _first(labels: Mapping[str, str], keys: Iterable[str | None]) -> str | None:
     return None
 
 
-def _labels(meta: Obj, renames: Mapping[str, str] | None = None) -> dict[str, str]:
+def _labels(meta: Obj) -> dict[str, str]:
     # Sorted so that two MAP values with the same entries compare equal in DuckDB (MAP equality is ordered).
-    labels = {k: str(v) for k, v in (meta.get("labels") or {}).items()}
-    if renames:
-        labels = apply_renames(labels, renames)
-    return dict(sorted(labels.items()))
-
-
-def apply_renames(labels: Mapping[str, str], renames: Mapping[str, str]) -> dict[str, str]:
-    """``labels.renames`` (source = target): a label whose key matches a source is also stored under the target
-    key; the original key stays. Keys match in kube-state-metrics' sanitised spelling (``app.kubernetes.io/team``
-    = ``app_kubernetes_io_team``), as the cost model compares them. A label the object already carries under the
-    target key wins over a renamed one."""
-    by_key = {sanitize_label_key(k): v for k, v in labels.items()}
-    out = dict(labels)
-    present = set(by_key)
-    for source, target in renames.items():
-        value = by_key.get(sanitize_label_key(source))
-        if value is not None and sanitize_label_key(target) not in present:
-            out[target] = value
-            present.add(sanitize_label_key(target))
-    return out
+    return {k: str(v) for k, v in sorted((meta.get("labels") or {}).items())}
 
 
 @lru_cache(maxsize=8192)  # pods share few timestamps, quantities and resource names: cache the parsing
@@ -169,11 +150,11 @@ def node_row(
     }
 
 
-def namespace_row(obj: Obj, renames: Mapping[str, str] | None = None) -> dict[str, Any]:
+def namespace_row(obj: Obj) -> dict[str, Any]:
     meta = obj.get("metadata") or {}
     return {
         "namespace": meta.get("name"),
-        "labels": _labels(meta, renames),
+        "labels": _labels(meta),
         "created": parse_time(meta.get("creationTimestamp")),
     }
 
@@ -226,9 +207,8 @@ def controller_of(
     return owner_kind, owner_name
 
 
-def pod_row(obj: Obj, owners: Mapping[tuple[str, str], tuple[str, str]] | None = None,
-            renames: Mapping[str, str] | None = None) -> dict[str, Any]:
-    """One raw.k8s_pod row (without source/validity) from a V1Pod dict; ``renames`` = ``labels.renames``."""
+def pod_row(obj: Obj, owners: Mapping[tuple[str, str], tuple[str, str]] | None = None) -> dict[str, Any]:
+    """One raw.k8s_pod row (without source/validity) from a V1Pod dict."""
     meta = obj.get("metadata") or {}
     spec = obj.get("spec") or {}
     ref = next(
@@ -249,7 +229,7 @@ def pod_row(obj: Obj, owners: Mapping[tuple[str, str], tuple[str, str]] | None =
         "controller_name": ctrl_name,
         "phase": (obj.get("status") or {}).get("phase"),
         "requests": pod_requests(spec),
-        "labels": _labels(meta, renames),
+        "labels": _labels(meta),
         "created": parse_time(meta.get("creationTimestamp")),
     }
 
@@ -270,7 +250,6 @@ def owner_index(objects: Iterable[Obj]) -> dict[tuple[str, str], tuple[str, str]
 
 __all__ = [
     "CAPACITY_TYPE_LABELS",
-    "apply_renames",
     "NODE_POOL_LABELS",
     "capacity_type",
     "controller_of",
