@@ -10,8 +10,10 @@ break a streak. States: ``insufficient_data``, ``no_drift``, ``pending`` (signal
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -32,6 +34,32 @@ def _one_blas_thread() -> Any:
 
         _blas = ThreadpoolController()
     return _blas.limit(limits=1, user_api="blas")
+
+
+_pool: ThreadPoolExecutor | None = None
+
+
+def _helper() -> ThreadPoolExecutor:
+    """One helper thread, so that a window's GEMMs use both cores with one BLAS thread each (no spin-waiting, see
+    :func:`_one_blas_thread`): half of the random features, then the MMD's relabelings (the two permutation
+    statistics share their relabelings, not their GEMMs) while the calling thread runs the centroid test's."""
+    global _pool
+    if _pool is None:
+        _pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="neocost-drift")
+    return _pool
+
+
+def _features(fmap: scores.FourierMap, rows: np.ndarray) -> np.ndarray:
+    """``fmap(rows)``, the second half of the rows on the helper thread."""
+    out = np.empty((len(rows), fmap.omega.shape[1]), dtype=np.float32)
+    half = len(rows) // 2
+    other = _helper().submit(fmap, rows[half:], out=out[half:])
+    try:
+        fmap(rows[:half], out=out[:half])
+    finally:
+        wait([other])
+    other.result()
+    return out
 
 
 STATES = ("insufficient_data", "no_drift", "pending", "drift")
@@ -80,38 +108,48 @@ def score_window(ref: Reference, n: int, s1: np.ndarray, sample: np.ndarray, rul
     out: list[tuple[str, scores.TestResult | None, float | None, int]] = []
     if n < rule.min_rows or len(sample) < 2:
         return [(m, None, None, n) for m in rule.methods]
-    # The centroid test and the RFF-MMD share one set of relabelings (one GEMM per batch) against the whole
-    # reference sample: a pooled permutation test is translation invariant, so it needs no disjoint centring
-    # split (using only the test split cost ~10 points of power at 1k rows).
+    # The centroid test and the RFF-MMD share one set of relabelings against the whole reference sample: a pooled
+    # permutation test is translation invariant, so it needs no disjoint centring split (using only the test
+    # split cost ~10 points of power at 1k rows).
+    unknown = set(rule.methods) - {"cosine_shift", "cosine_ks", "mmd_rff"}
+    if unknown:
+        raise ValueError(f"unknown drift method {sorted(unknown)[0]!r}; choose from cosine_shift, cosine_ks, mmd_rff")
     alpha = rule.alpha / max(tests, 1)
     perm_methods = tuple(m for m in ("cosine_shift", "mmd_rff") if m in rule.methods)
-    fc, perms = None, {}
+    index = {m: i for i, m in enumerate(perm_methods)}
+    # h=10, min_tail=24: a null window stops at its 10th exceedance (p ≈ 0.5: after ~20 relabelings) and one far
+    # in the tail (gamma tail < α/1000) after the first batch of 24
+    test = partial(scores.permutation_test_block, side=ref.side(perm_methods) if perm_methods else None,
+                   permutations=rule.permutations, seed=seed, alpha=alpha, h=10, min_tail=24)
+    results: dict[str, scores.TestResult] = {}
+
+    def feature_tests(fc: np.ndarray | None) -> None:
+        """The MMD on the random features, and the KS test (on the helper thread)."""
+        if fc is not None:
+            results["mmd_rff"] = scores.mmd_rff_effect(fc, ref.test_features, ref.fmap, test(fc, i=index["mmd_rff"]),
+                                                       ref.test_feature_sums)
+        if "cosine_ks" in rule.methods:
+            results["cosine_ks"] = scores.cosine_to_centroid_test(sample, ref.test, ref.direction,
+                                                                  ref.test_cos_sorted)
+
     with _one_blas_thread():
-        if "mmd_rff" in perm_methods:
-            fc = ref.fmap(sample)
-        if perm_methods:
-            curs = [sample if m == "cosine_shift" else fc for m in perm_methods]
-            # h=10, min_tail=24: a null window stops at its 10th exceedance (p ≈ 0.5: after ~20 relabelings) and
-            # one far in the tail (gamma tail < α/1000) after the first batch of 24
-            perms = dict(zip(perm_methods, scores.permutation_tests_pooled(
-                curs, ref.side(perm_methods), rule.permutations, seed=seed, alpha=alpha, h=10, min_tail=24),
-                strict=True))
+        # the random features on both threads, then the MMD's relabelings and KS on the helper thread while this
+        # one runs the centroid test's relabelings
+        other = _helper().submit(feature_tests, _features(ref.fmap, sample) if "mmd_rff" in index else None)
+        try:
+            if "cosine_shift" in index:
+                pr = test(sample, i=index["cosine_shift"])
+                res = scores.centroid_shift(ref.n, ref.s1, n, s1)
+                results["cosine_shift"] = replace(
+                    res, p_value=pr.p_value, p_method=pr.p_method,
+                    details={**res.details, "p_rows": float(len(sample)), "permutations": float(pr.permutations),
+                             "unit_rows": float(pr.unit_rows)})
+        finally:
+            wait([other])  # the helper is done with the BLAS limit and the window before either goes
+        other.result()
     for method in rule.methods:
-        if method == "cosine_shift":
-            res = scores.centroid_shift(ref.n, ref.s1, n, s1)
-            pr = perms[method]
-            res = replace(res, p_value=pr.p_value, p_method=pr.p_method,
-                          details={**res.details, "p_rows": float(len(sample)), "permutations": float(pr.permutations)})
-            seen = n
-        elif method == "cosine_ks":
-            res, seen = scores.cosine_to_centroid_test(sample, ref.test, ref.direction, ref.test_cos_sorted), len(sample)
-        elif method == "mmd_rff":
-            assert fc is not None
-            res, seen = scores.mmd_rff_effect(fc, ref.test_features, ref.fmap, perms[method],
-                                                ref.test_feature_sums), len(sample)
-        else:
-            raise ValueError(f"unknown drift method {method!r}; choose from {rule.methods}")
-        out.append((method, res, ref.floor(method, seen, rule.floor_quantile), seen))
+        seen = n if method == "cosine_shift" else len(sample)
+        out.append((method, results[method], ref.floor(method, seen, rule.floor_quantile), seen))
     if rule.domain_auc:  # an effect size in Evidently's terms, stored with every method's row
         with _one_blas_thread():
             auc = domain.domain_auc(sample, ref.test, ref.lda_precision(), seed=seed)

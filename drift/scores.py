@@ -9,7 +9,8 @@ mergeable window sum (:mod:`drift.summaries`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import threading
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
 import numpy as np
@@ -70,12 +71,32 @@ def centroid_shift(n_ref: int, s1_ref: np.ndarray, n_cur: int, s1_cur: np.ndarra
 
 # Batch ends of the sequential permutation test: with h = 10 most null windows stop after the first batch
 # (Besag–Clifford), windows far in the tail too (gamma tail); only borderline ones use all B permutations.
-BATCHES = (24, 49, 99, 199, 399, 999)
+BATCHES = (24, 49, 99, 149, 199, 299, 399, 599, 799, 999)
 
 
 def batch_bounds(permutations: int) -> list[tuple[int, int]]:
     ends = [b for b in BATCHES if b < permutations] + [permutations]
     return list(zip([0, *ends[:-1]], ends, strict=True))
+
+
+MIN_UNITS = 250      # relabelled units on the smaller side, at least (see unit_rows)
+MAX_UNIT_ROWS = 4    # and at most 4 rows per unit
+
+
+def unit_rows(n: int, m: int, min_units: int | None = MIN_UNITS) -> int:
+    """Rows per relabelled unit for ``n`` current and ``m`` reference rows: the largest ``u`` ≤ :data:`MAX_UNIT_ROWS`
+    leaving at least ``min_units`` units on the smaller side (1 = single rows; ``min_units=None`` forces that).
+
+    Relabelling sums of ``u`` rows instead of rows is still an exact permutation test: under the null the rows
+    are i.i.d., so the unit sums are too, and any relabelling of the units leaves their joint law unchanged. The
+    observed statistic is the same mean difference (over the rows in whole units); only its reference
+    distribution is drawn from fewer, coarser units, which widens it by a factor ≈ 1 + r/G in variance (r = the
+    effective rank tr(Σ)²/tr(Σ²), ≈ 28 for the synthetic embeddings; G = units in the pool). The GEMMs shrink by
+    ``u``; the power measured in docs/drift.md did not move at u = 4 (1k-row windows, G = 500), and the cap keeps
+    G ≥ 3,000 at 4,096-row samples, where 16-row units cost 4–5 points of power."""
+    if min_units is None:
+        return 1
+    return max(1, min(MAX_UNIT_ROWS, min(n, m) // min_units))
 
 
 @lru_cache(maxsize=32)
@@ -102,6 +123,7 @@ class PermutationResult:
     p_value: float
     p_method: str
     permutations: int   # permutations actually evaluated
+    unit_rows: int = 1  # rows per relabelled unit (see permutation_test_block)
 
 
 @dataclass(frozen=True)
@@ -114,26 +136,47 @@ class PoolSide:
     blocks: tuple[np.ndarray, ...]   # m × D_i, centred
     centres: tuple[np.ndarray, ...]  # D_i, float32
     sums: tuple[np.ndarray, ...]     # D_i, float64 column sums of the centred blocks (≈ 0)
-    # reference half of the permuted sums, W_ref·X_ref (b × D_i), per (n_cur, batch, seed, block): windows
-    # scored with the same relabelings (the job draws them per reference) reuse it, so a window's GEMMs only
-    # cover its own n_cur rows (8k of the 12k pooled rows at ≥ 4,096-row windows are reference rows)
-    products: dict[tuple[int, int, int, int, int], np.ndarray] = field(default_factory=dict, compare=False,
-                                                                          repr=False)
+    # reference half of the permuted sums, W_ref·U_ref (b × D_i), per (current units, batch, seed, block, unit
+    # rows): windows scored with the same relabelings (the job draws them per reference) reuse it, so a window's
+    # GEMMs only cover its own units (2/3 of the pooled rows at ≥ 4,096-row windows are reference rows)
+    products: dict[tuple[int, ...], np.ndarray] = field(default_factory=dict, compare=False, repr=False)
+    # per (block, unit rows): the reference block's unit sums and their column sums
+    unit_sums: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = field(default_factory=dict, compare=False,
+                                                                            repr=False)
+    # the blocks of one window run on two threads (drift.decision.score_window): one evicts while another inserts
+    lock: threading.Lock = field(default_factory=threading.Lock, compare=False, repr=False)
 
     @property
     def m(self) -> int:
         return int(self.blocks[0].shape[0])
 
-    def reference_product(self, i: int, n: int, lo: int, end: int, seed: int, wr: np.ndarray) -> np.ndarray:
-        """``wr @ blocks[i]``, cached (≤ PRODUCT_CACHE_BYTES per side, oldest first out)."""
-        key = (n, lo, end, seed, i)
+    def units(self, i: int, u: int) -> tuple[np.ndarray, np.ndarray]:
+        """Block ``i`` as ⌊m/u⌋ sums of ``u`` consecutive rows (the rest left out), and their column sums."""
+        if u == 1:
+            return self.blocks[i], self.sums[i]
+        hit = self.unit_sums.get((i, u))
+        if hit is None:
+            b = self.blocks[i]
+            g = len(b) // u
+            us = b[: g * u].reshape(g, u, b.shape[1]).sum(axis=1)
+            us.setflags(write=False)
+            hit = (us, us.sum(axis=0, dtype=np.float64))
+            with self.lock:
+                self.unit_sums[(i, u)] = hit
+        return hit
+
+    def reference_product(self, i: int, u: int, g: int, lo: int, end: int, seed: int, wr: np.ndarray
+                          ) -> np.ndarray:
+        """``wr @ units(i, u)`` for ``g`` current units, cached (≤ PRODUCT_CACHE_BYTES per side, oldest first)."""
+        key = (g, lo, end, seed, i, u)
         hit = self.products.get(key)
         if hit is None:
-            hit = wr @ self.blocks[i]
+            hit = wr @ self.units(i, u)[0]
             hit.setflags(write=False)
-            self.products[key] = hit
-            while sum(a.nbytes for a in self.products.values()) > PRODUCT_CACHE_BYTES:
-                del self.products[next(iter(self.products))]
+            with self.lock:
+                self.products[key] = hit
+                while sum(a.nbytes for a in self.products.values()) > PRODUCT_CACHE_BYTES:
+                    del self.products[next(iter(self.products))]
         return hit
 
 
@@ -174,26 +217,41 @@ def _gamma_tail(observed: float, perm: np.ndarray) -> float:
 
 
 def permutation_tests(blocks: list[tuple[np.ndarray, np.ndarray]], permutations: int, *, seed: int = 0,
-                      alpha: float | None = None, h: int = 20, min_tail: int = 99, risk: float = 0.001
-                      ) -> list[PermutationResult]:
+                      alpha: float | None = None, h: int = 20, min_tail: int = 99, risk: float = 0.001,
+                      min_units: int | None = MIN_UNITS) -> list[PermutationResult]:
     """Equal-means tests (statistic ‖mean(cur) − mean(ref)‖²) for several feature maps of the *same* rows, on one
     shared set of relabelings (see :func:`permutation_tests_pooled`, which this prepares the reference side for)."""
     if not blocks:
         return []
     return permutation_tests_pooled([c for c, _ in blocks], pool_side([r for _, r in blocks]), permutations,
-                                    seed=seed, alpha=alpha, h=h, min_tail=min_tail, risk=risk)
+                                    seed=seed, alpha=alpha, h=h, min_tail=min_tail, risk=risk, min_units=min_units)
 
 
 def permutation_tests_pooled(curs: list[np.ndarray], side: PoolSide, permutations: int, *, seed: int = 0,
-                             alpha: float | None = None, h: int = 20, min_tail: int = 99, risk: float = 0.001
-                             ) -> list[PermutationResult]:
-    """Equal-means permutation tests of the current blocks ``curs`` against a prepared reference ``side``.
+                             alpha: float | None = None, h: int = 20, min_tail: int = 99, risk: float = 0.001,
+                             min_units: int | None = MIN_UNITS) -> list[PermutationResult]:
+    """Equal-means permutation tests of the current blocks ``curs`` (block ``i`` against ``side``'s block ``i``),
+    one after the other: see :func:`permutation_test_block` (:func:`drift.decision.score_window` runs the blocks
+    on two threads instead)."""
+    if len(side.blocks) != len(curs) or any(len(c) != len(curs[0]) for c in curs):
+        raise ValueError("permutation_tests: every block must hold the same rows (same n and m)")
+    return [permutation_test_block(c, side, i, permutations, seed=seed, alpha=alpha, h=h, min_tail=min_tail,
+                                   risk=risk, min_units=min_units) for i, c in enumerate(curs)]
 
-    Each batch of relabelings is, per block still running, two GEMMs (b × n and b × m 0/1 selection rows with
-    the current and the reference block; the latter cached on ``side`` per relabeling seed and window size)
-    minus a rank-1 pooled-mean correction; a block's statistic is the row-wise sum of squares.
 
-    Sequential, per statistic, on batches ending at :data:`BATCHES` (capped at ``permutations`` = B):
+def permutation_test_block(cur: np.ndarray, side: PoolSide, i: int, permutations: int, *, seed: int = 0,
+                           alpha: float | None = None, h: int = 20, min_tail: int = 99, risk: float = 0.001,
+                           min_units: int | None = MIN_UNITS) -> PermutationResult:
+    """Equal-means permutation test (statistic ‖mean(cur) − mean(ref)‖²) of the current rows ``cur`` against the
+    prepared reference block ``side.blocks[i]``.
+
+    Each batch of relabelings is two GEMMs (b × n and b × m 0/1 selection rows with the current and the
+    reference block; the latter cached on ``side`` per relabeling seed and window size) minus a rank-1
+    pooled-mean correction; the statistic is the row-wise sum of squares. The relabelings depend only on
+    (n, m, ``seed``), so the blocks of one window (the same rows under several feature maps) share them, and
+    each block may run on its own thread.
+
+    Sequential, on batches ending at :data:`BATCHES` (capped at ``permutations`` = B):
 
     - Besag–Clifford (1991): stop at the ``h``-th permuted statistic ≥ the observed one, after L relabelings,
       with ``p = h/L``; a statistic that never reaches h exceedances gets ``p = (k+1)/(B+1)`` (Phipson & Smyth).
@@ -207,41 +265,38 @@ def permutation_tests_pooled(curs: list[np.ndarray], side: PoolSide, permutation
       bound (confidence 1 − ``risk``) of the true permutation p is below ``alpha``, stop with p = (k+1)/(L+1):
       the decision p < α would not change with more relabelings except with probability ``risk`` (Gandy 2009).
     """
-    n, m = len(curs[0]), side.m
-    if any(len(c) != n for c in curs) or len(side.blocks) != len(curs):
-        raise ValueError("permutation_tests: every block must hold the same rows (same n and m)")
-    scale = (1.0 / n + 1.0 / m) ** 2
-    cur, shift, observed = [], [], []
-    for c, centre, s_ref in zip(curs, side.centres, side.sums, strict=True):
-        block = np.asarray(c, dtype=np.float32) - centre
-        s_cur = block.sum(axis=0, dtype=np.float64)
-        mu = (s_cur + s_ref) / (n + m)  # pooled mean of the reference-centred rows: Σ_cur (x − μ) = s_cur − n·μ
-        cur.append(block)
-        shift.append((n * mu).astype(np.float32))
-        observed.append(float(np.square(s_cur - n * mu).sum() * scale))
-    stats_: list[list[np.ndarray]] = [[] for _ in curs]
-    done: list[PermutationResult | None] = [None] * len(curs)
+    n, m = len(cur), side.m
+    u = unit_rows(n, m, min_units)
+    gc, gr = n // u, m // u
+    nc, nr = gc * u, gr * u  # rows in the test: the last < u rows of each side sit out
+    scale = (1.0 / nc + 1.0 / nr) ** 2
+    rows = np.asarray(cur[:nc], dtype=np.float32)
+    if u == 1:
+        units = rows - side.centres[i]
+    else:  # sums of rows k·u … k·u + u − 1, centred: u strided adds, then one pass on the g × D sums
+        units = rows[0::u] + rows[1::u]
+        for j in range(2, u):
+            units += rows[j::u]
+        units -= np.float32(u) * side.centres[i]
+    ref_units, s_ref = side.units(i, u)
+    s_cur = units.sum(axis=0, dtype=np.float64)
+    mu = (s_cur + s_ref) / (nc + nr)  # pooled mean of the reference-centred rows: Σ_cur (x − μ) = s_cur − n·μ
+    shift = (nc * mu).astype(np.float32)
+    observed = float(np.square(s_cur - nc * mu).sum() * scale)
+    stats_: list[np.ndarray] = []
     for lo, end in batch_bounds(permutations):
-        active = [i for i, d in enumerate(done) if d is None]
-        if not active:
-            break
-        wc, wr = _split_rows(n, m, lo, end, seed)
-        for i in active:  # blocks that already stopped cost nothing more
-            proj = wc @ cur[i]
-            proj += side.reference_product(i, n, lo, end, seed, wr)
-            proj -= shift[i]
-            perm = np.square(proj).sum(axis=1, dtype=np.float64) * scale
-            stats_[i].append(perm)
-            allp = np.concatenate(stats_[i])
-            hits = np.flatnonzero(allp >= observed[i])
-            done[i] = _stop(observed[i], allp, hits, end, permutations, alpha, h, min_tail, risk)
-    for i, d in enumerate(done):
-        if d is None:
-            allp = np.concatenate(stats_[i])
-            k = int(np.count_nonzero(allp >= observed[i]))
-            done[i] = (_tail_result(observed[i], allp, len(allp)) if k == 0 else
-                       PermutationResult(observed[i], (k + 1) / (len(allp) + 1), "permutation", len(allp)))
-    return [d for d in done if d is not None]
+        wc, wr = _split_rows(gc, gr, lo, end, seed)
+        proj = wc @ units
+        proj += side.reference_product(i, u, gc, lo, end, seed, wr)
+        proj -= shift
+        stats_.append(np.square(proj).sum(axis=1, dtype=np.float64) * scale)
+        allp = np.concatenate(stats_)
+        done = _stop(observed, allp, np.flatnonzero(allp >= observed), end, permutations, alpha, h, min_tail, risk)
+        if done is not None:
+            return replace(done, unit_rows=u)
+    k = int(np.count_nonzero(allp >= observed))
+    return replace(_tail_result(observed, allp, len(allp)) if k == 0 else
+                   PermutationResult(observed, (k + 1) / (len(allp) + 1), "permutation", len(allp)), unit_rows=u)
 
 
 def _tail_result(observed: float, allp: np.ndarray, end: int) -> PermutationResult:
@@ -321,8 +376,9 @@ class FourierMap:
     phase: np.ndarray
     sigma: float
 
-    def __call__(self, x: np.ndarray) -> np.ndarray:
-        z = x @ self.omega
+    def __call__(self, x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """The features of the rows ``x`` (written into ``out``, len(x) × D float32, when given)."""
+        z = np.matmul(np.asarray(x, dtype=np.float32), self.omega, out=out)
         z += self.phase
         np.cos(z, out=z)
         z *= np.float32(np.sqrt(2.0 / self.omega.shape[1]))
@@ -367,7 +423,7 @@ def mmd_rff_effect(fc: np.ndarray, ref_features: np.ndarray, fmap: FourierMap, p
     mmd2 = mmd2_unbiased_features(fc, ref_features, ref_sums)
     return TestResult("mmd_rff", mmd2, perm.p_value, float(np.sqrt(max(mmd2, 0.0))), perm.p_method,
                       {"sigma": fmap.sigma, "features": float(fmap.omega.shape[1]),
-                       "permutations": float(perm.permutations)})
+                       "permutations": float(perm.permutations), "unit_rows": float(perm.unit_rows)})
 
 
 def mmd_rff_test(cur: np.ndarray, ref_features: np.ndarray, fmap: FourierMap, permutations: int,

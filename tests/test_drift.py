@@ -129,6 +129,24 @@ def test_permutation_p_value_is_k_plus_one_over_b_plus_one() -> None:
     assert r.p_method == "permutation" and r.p_value == (k + 1) / 100 and r.p_value >= 0.01
 
 
+def test_unit_relabelings_are_the_permutation_test_of_unit_means() -> None:
+    """From 1,000 rows per side the test relabels sums of u rows (u = 4 here): the same statistic over the rows in
+    whole units, and exactly the permutation distribution of the unit means (slow way, shared selection rows)."""
+    a, b = SPACE.sample(1003, seed=3), SPACE.sample(1000, seed=4, new_topic_share=0.05)
+    assert scores.unit_rows(1003, 1000) == 4 and scores.unit_rows(1003, 1000, None) == 1
+    r = scores.permutation_tests([(a, b)], 99, seed=1, h=10**9)[0]
+    means = lambda x: x[: len(x) // 4 * 4].reshape(-1, 4, x.shape[1]).mean(1)  # noqa: E731  (the last 3 rows sit out)
+    obs, perm = _permuted(means(a), means(b), 99, 1)
+    assert r.unit_rows == 4 and r.statistic == pytest.approx(obs, rel=1e-4)
+    assert obs == pytest.approx(np.sum((a[:1000].mean(0) - b.mean(0)) ** 2), rel=1e-5)  # = the row-level statistic
+    k = int(np.count_nonzero(perm >= obs))
+    assert r.p_method == "permutation" and r.p_value == (k + 1) / 100
+    # single rows on request: a different (row-level) reference distribution of the same statistic
+    rows = scores.permutation_tests([(a, b)], 99, seed=1, h=10**9, min_units=None)[0]
+    assert rows.unit_rows == 1 and rows.statistic == pytest.approx(
+        np.sum((a.mean(0) - b.mean(0)) ** 2), rel=1e-4)
+
+
 def test_sequential_p_value_stops_at_the_h_th_exceedance() -> None:
     """Besag–Clifford: a null window stops early with p = h/L, L = position of the h-th exceedance."""
     a, b = SPACE.sample(300, seed=3), SPACE.sample(300, seed=4)
@@ -145,6 +163,27 @@ def test_sequential_p_value_stops_at_the_h_th_exceedance() -> None:
     f = scores.fourier_map(a.shape[1], 1.0, 64)
     both = scores.permutation_tests([(a, b), (f(a), f(b))], 999, seed=1, h=10)
     assert both[0] == r and both[1] == scores.permutation_tests([(f(a), f(b))], 999, seed=1, h=10)[0]
+
+
+def test_window_scored_on_two_threads_equals_the_serial_tests() -> None:
+    """score_window computes half the random features and the MMD's relabelings on a helper thread: the same
+    numbers as the features and the shared relabelings computed one after the other."""
+    from drift.calibrate import fit_reference
+    from drift.decision import Rule, score_window
+
+    ref_rows, cur = SPACE.sample(1000, seed=8), SPACE.sample(1000, seed=9, new_topic_share=0.08)
+    ref = fit_reference(ref_rows, len(ref_rows), ref_rows.sum(0, dtype=np.float64), test_rows=500, trials=20)
+    rule = Rule()
+    got = {m: r for m, r, _, _ in score_window(ref, len(cur), cur.sum(0, dtype=np.float64), cur, rule, seed=3)}
+    side = ref.side(("cosine_shift", "mmd_rff"))
+    fc = ref.fmap(cur)
+    want = scores.permutation_tests_pooled([cur, fc], side, rule.permutations, seed=3, alpha=rule.alpha, h=10,
+                                           min_tail=24)
+    assert got["cosine_shift"].p_value == want[0].p_value and got["mmd_rff"].p_value == want[1].p_value
+    assert got["cosine_shift"].details["permutations"] == want[0].permutations
+    assert got["cosine_shift"].details["unit_rows"] == 4
+    assert got["mmd_rff"].statistic == pytest.approx(
+        scores.mmd2_unbiased_features(fc, ref.test_features), rel=1e-6)
 
 
 def test_exact_mmd_refuses_quadratic_memory() -> None:
