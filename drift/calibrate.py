@@ -82,7 +82,7 @@ class Reference:
 
 
 def fit_reference(sample: np.ndarray, n: int, s1: np.ndarray, *, test_rows: int = 4096, trials: int = 200,
-                  null_size: int | None = None, features: int = 256, seed: int = 0, label: str = ""
+                  null_size: int | None = None, features: int = scores.RFF_FEATURES, seed: int = 0, label: str = ""
                   ) -> Reference:
     """Fit a reference from its bottom-k sample and exact sums.
 

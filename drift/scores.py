@@ -396,11 +396,23 @@ def median_bandwidth(x: np.ndarray, max_rows: int = 500, seed: int = 0) -> float
     return float(np.sqrt(np.median(d2[iu]))) or 1.0
 
 
-def fourier_map(d: int, sigma: float, features: int = 256, seed: int = 0) -> FourierMap:
+RFF_FEATURES = 128
+
+
+def fourier_map(d: int, sigma: float, features: int = RFF_FEATURES, seed: int = 0) -> FourierMap:
+    """Orthogonal random features (Yu et al., NeurIPS 2016) for the RBF kernel of bandwidth ``sigma``: the columns
+    of Ω are blocks of a Haar-random orthogonal d × d matrix, scaled by χ_d-distributed norms, so each column is
+    still N(0, I/σ²) (the kernel estimate stays unbiased) while orthogonality lowers its variance. Measured on
+    1k-row windows with a 7 % topic shift (11 references × 930 draws, docs/drift.md): MMD power 0.357 with 128
+    orthogonal features against 0.336 with 256 i.i.d. Gaussian ones (0.23 with 128 i.i.d.), at half the cost."""
     rng = np.random.default_rng(seed)
-    omega = (rng.standard_normal((d, features)) / sigma).astype(np.float32)
-    phase = rng.uniform(0, 2 * np.pi, features).astype(np.float32)
-    return FourierMap(omega, phase, sigma)
+    blocks = []
+    for _ in range(-(-features // d)):
+        q, r = np.linalg.qr(rng.standard_normal((d, d)))
+        blocks.append(q * np.sign(np.diag(r)))  # sign fix: Haar-distributed
+    omega = np.hstack(blocks)[:, :features] * np.sqrt(rng.chisquare(d, features)) / sigma
+    phase = rng.uniform(0, 2 * np.pi, features)
+    return FourierMap(omega.astype(np.float32), phase.astype(np.float32), sigma)
 
 
 def feature_sums(f: np.ndarray) -> tuple[np.ndarray, float]:
