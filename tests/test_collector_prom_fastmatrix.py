@@ -37,7 +37,7 @@ def test_tricky_labels_and_special_values() -> None:
 
 def test_empty_result_and_declined_bodies() -> None:
     empty = fastmatrix.parse(body([]))
-    assert empty is not None and empty.v.size == 0 and empty.metrics == []
+    assert empty is not None and empty.v.size == 0 and empty.metrics == [] and empty.labels.width == 0
     assert fastmatrix.parse(b'{"status":"error","errorType":"bad_data","error":"x"}') is None
     spaced = orjson.dumps({"status": "success", "data": {"resultType": "matrix", "result": [
         {"metric": {"a": "b"}, "values": [[1, "2"]]}]}}, option=orjson.OPT_INDENT_2)
@@ -60,3 +60,18 @@ def test_same_as_orjson(series: list[tuple[dict[str, str], list[tuple[int, float
     got = fastmatrix.parse(body(result))
     assert got is not None and same(got, fastmatrix.Matrix.from_result(result))
     assert got.t_ms.tolist() == [t for _, pts in series for t, _ in pts]
+    # the named-labels path (json_decode into the catalog's columns): the same values, absent ones null
+    named = fastmatrix.parse(body(result), ("pod", "weird", "namespace"))
+    assert named is not None and named.labels.columns == ["pod", "weird", "namespace"]
+    want = [{k: v for k, v in m.items() if k in ("pod", "weird", "namespace")} for m, _ in series]
+    assert named.metrics == want and np.array_equal(named.v, got.v, equal_nan=True)
+
+
+def test_body_with_warnings_after_the_result() -> None:
+    """Prometheus appends ``warnings``/``infos`` after ``data``; a ``]]}]`` inside such a string is not the end."""
+    result = [{"metric": {"pod": "p"}, "values": [[1700000000, "1"], [1700000300, "2"]]}]
+    tail = b'},"warnings":["x]]}]y"]}'
+    got = fastmatrix.parse(PREFIX + orjson.dumps(result) + tail)
+    assert got is None or (got.metrics == [{"pod": "p"}] and got.v.tolist() == [1.0, 2.0])
+    got = fastmatrix.parse(PREFIX + orjson.dumps(result) + b'},"warnings":["ok"]}')
+    assert got is not None and got.metrics == [{"pod": "p"}] and got.lens.tolist() == [2]

@@ -321,7 +321,7 @@ def test_ksm_metadata_when_no_pod_has_labels() -> None:
         one = {"ksm_pod_info": pod, "ksm_pod_owner": pod, "ksm_node_labels": {"node": "n", "label_zone": "z"},
                "ksm_namespace_labels": {"namespace": "a", "label_team": "t"}}.get(q.name)
         m = (Matrix.from_result([series(one, [(t, 1.0)])]) if one
-             else Matrix([], np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.float64)))
+             else Matrix.empty())
         frames[q.name] = normalize.to_rows(q, normalize.frame_from_matrix(m, q.labels, q.fold, categorical=True), s)
     settings_ = load_settings(None, {"prometheus": {"url": "http://x"}}, environ={})
     out = metadata.build(frames, W0, W0 + timedelta(minutes=20), STEP, settings_)
@@ -338,7 +338,7 @@ def test_ksm_metadata_without_any_kube_state_metrics() -> None:
     from collector.prometheus import metadata
     from neocost.settings import load_settings
     s = shard()
-    empty = Matrix([], np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.float64))
+    empty = Matrix.empty()
     frames = {q.name: normalize.to_rows(q, normalize.frame_from_matrix(empty, q.labels, q.fold, categorical=True), s)
               for q in catalog.catalog()}
     settings_ = load_settings(None, {"prometheus": {"url": "http://x"}}, environ={})

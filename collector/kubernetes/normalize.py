@@ -13,8 +13,6 @@ from decimal import InvalidOperation
 from functools import lru_cache
 from typing import Any
 
-from kubernetes.utils import parse_quantity
-
 from neocost.labels import sanitize_label_key
 
 Obj = Mapping[str, Any]
@@ -82,6 +80,10 @@ def quantity(value: Any) -> float | None:
 
 @lru_cache(maxsize=8192)
 def _quantity(value: str) -> float | None:
+    # imported here: ``kubernetes.utils`` pulls in the whole client (~0.5 s), and the Prometheus collector
+    # imports this module for its label conventions only
+    from kubernetes.utils import parse_quantity
+
     try:
         return float(parse_quantity(value))
     except (ValueError, InvalidOperation, TypeError):

@@ -76,6 +76,13 @@ class Query:
     def promql(self, resolution: str) -> str:
         return self.expr.replace("{r}", resolution)
 
+    @property
+    def fields(self) -> tuple[str, ...] | None:
+        """The label names the decoder keeps: ``labels`` and the aliases folded into them (None: every label)."""
+        if self.labels is None:
+            return None
+        return tuple(dict.fromkeys((*self.labels, *(a for t in self.fold for a in ALIASES[t]))))
+
 
 def _gauge(name: str, family: str, metric: str, fn: str, by: tuple[str, ...], scale: float = 1.0) -> Query:
     """Per-series ``fn(metric[r])``; ``by`` are the label columns kept (aliases folded) for the group-bys."""

@@ -99,7 +99,8 @@ def fetch_shard(client: PromClient, query: Query, shard: Shard, resolution: str,
         return pl.concat([ra, rb], how="vertical_relaxed"), na + nb, sa + sb + 1
     with gc_paused():
         # the columnar decoder, or orjson when the body is laid out differently (same result either way)
-        matrix = fastmatrix.parse(body) or fastmatrix.Matrix.from_result(decode_matrix(body, query.name))
+        matrix = (fastmatrix.parse(body, query.fields)
+                  or fastmatrix.Matrix.from_result(decode_matrix(body, query.name)))
         del body
         frame = normalize.frame_from_matrix(matrix, query.labels, query.fold, categorical=True)
         del matrix

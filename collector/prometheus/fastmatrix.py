@@ -1,101 +1,112 @@
-"""A columnar decoder for Prometheus ``query_range`` matrix bodies: no Python object per sample.
+"""A columnar decoder for Prometheus ``query_range`` matrix bodies: no Python object per sample or per series.
 
 orjson turns every point ``[1795046115.999, "0.5"]`` into a list, a float and a str (three objects), and the
-normaliser then walks them again; at millions of points per query that is most of the client's CPU. Prometheus
-(and Thanos, Mimir) write a matrix as
+normaliser then walks them again; at millions of points per query that is most of the client's CPU, and all of
+it holds the GIL, which serialises the fetch workers. Prometheus (and Thanos, Mimir) write a matrix as
 
     {"status":"success","data":{"resultType":"matrix","result":[{"metric":{...},"values":[[t,"v"],...]},...]}...
 
-so per series only the small ``metric`` object is handed to orjson; the ``values`` arrays of all series are cut
-out as bytes, turned into one ``t,"v"`` CSV line per point and parsed by polars' multi-threaded CSV reader (it
-reads ``NaN``, ``+Inf`` and ``-Inf`` as Prometheus writes them). The cursor walks the body strictly from one
-series to the next: anything else (another key order, whitespace, native histograms, an error body) returns
-``None`` and the caller falls back to orjson, so the result is always the same as the orjson path's.
+so one ``bytes.replace`` puts every series on its own line, and polars does the rest natively and in parallel:
+each line splits at ``,"values":[[`` into the ``metric`` object (decoded with ``str.json_decode`` into one
+column per label, or ``read_ndjson`` when the labels are not known in advance) and the points, which split at
+``],[`` and are cast to floats (``NaN``, ``+Inf``, ``-Inf`` as Prometheus writes them). The delimiters contain
+a raw ``"``, which inside a JSON string is always escaped, so label values cannot fake them. Anything else
+(another key order, whitespace, native histograms, an error body) returns ``None`` and the caller falls back
+to orjson, so the result is always the same as the orjson path's (tested with hypothesis).
 """
 
 from __future__ import annotations
 
+import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import orjson
-import pyarrow as pa
 import polars as pl
 
 _PREFIX = b'{"status":"success","data":{"resultType":"matrix","result":['
 _METRIC = b'{"metric":'
-# A raw '"' only ever delimits a JSON string, so this cannot occur inside a label name or value.
-_VALUES = b'},"values":[['
+_NEXT = b']]},{"metric":'          # one series' end and the next one's start
+_LAST = b']]}]'                     # the last series' end and the result array's
+_UNUSED = "\x1f"                    # a raw control character never occurs in JSON: one field per line
 
 
 @dataclass
 class Matrix:
-    """The decoded result: per series its labels and point count; per point (series order) ``t`` and ``v``."""
+    """The decoded result: per series its labels (one String column per label, null when absent) and point
+    count; per point (series order) ``t`` and ``v``."""
 
-    metrics: list[dict[str, str]]
+    labels: pl.DataFrame
     lens: np.ndarray   # int64, points per series
     t_ms: np.ndarray   # int64, evaluation time in ms
     v: np.ndarray      # float64
 
     @classmethod
+    def empty(cls, fields: Sequence[str] = ()) -> Matrix:
+        return cls(pl.DataFrame(schema={f: pl.String for f in fields}), np.empty(0, np.int64),
+                   np.empty(0, np.int64), np.empty(0, np.float64))
+
+    @classmethod
     def from_result(cls, result: Sequence[dict[str, Any]]) -> Matrix:
         """The same columns from an orjson-decoded ``result`` list (the fallback path)."""
         metrics = [r["metric"] for r in result]
+        keys = sorted({k for m in metrics for k in m})
+        labels = pl.DataFrame([pl.Series(k, [None if (v := m.get(k)) is None else str(v) for m in metrics],
+                                         dtype=pl.String) for k in keys])
         lens = np.fromiter((len(r["values"]) for r in result), dtype=np.int64, count=len(result))
         pts = [p for r in result for p in r["values"]]
         t = np.fromiter((p[0] for p in pts), dtype=np.float64, count=len(pts))
-        v = pa.array([p[1] for p in pts], type=pa.string()).cast(pa.float64()).to_numpy(zero_copy_only=False)
-        return cls(metrics, lens, np.round(t * 1000).astype(np.int64), v)
+        v = pl.Series([p[1] for p in pts], dtype=pl.String).cast(pl.Float64).to_numpy()
+        return cls(labels, lens, np.round(t * 1000).astype(np.int64), v)
+
+    @property
+    def metrics(self) -> list[dict[str, str]]:
+        """Per series its labels as a dict, absent ones left out (the orjson shape; for tests and small results)."""
+        if not self.labels.width:
+            return [{} for _ in range(len(self.lens))]
+        return [{k: v for k, v in row.items() if v is not None} for row in self.labels.iter_rows(named=True)]
 
 
-def parse(body: bytes) -> Matrix | None:
-    """Decode a matrix body, or ``None`` when it is not in the exact layout above (use orjson then)."""
+def parse(body: bytes, fields: Sequence[str] | None = None) -> Matrix | None:
+    """Decode a matrix body, or ``None`` when it is not in the exact layout above (use orjson then).
+
+    ``fields``: the label names to keep (one column each, null where a series lacks it); ``None`` keeps every
+    label any series has."""
     if not body.startswith(_PREFIX):
         return None
-    pos = len(_PREFIX)
-    if body.startswith(b"]}", pos):
-        return Matrix([], np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.float64))
-    metrics: list[dict[str, str]] = []
-    segments: list[bytes] = []
-    lens: list[int] = []
-    loads, find = orjson.loads, body.find
-    try:
-        while True:
-            if not body.startswith(_METRIC, pos):
-                return None
-            mid = find(_VALUES, pos)
-            if mid < 0:
-                return None
-            metric = loads(body[pos + len(_METRIC):mid + 1])
-            start = mid + len(_VALUES)           # just after the first point's "["
-            end = find(b"]]}", start)
-            if end < 0 or not isinstance(metric, dict):
-                return None
-            seg = body[start:end]                # t,"v"],[t,"v"],...,[t,"v"
-            metrics.append(metric)
-            segments.append(seg)
-            lens.append(seg.count(b"],[") + 1)
-            pos = end + 3
-            if body.startswith(b",", pos):
-                pos += 1
-            elif body.startswith(b"]}", pos):
-                break
-            else:
-                return None
-    except orjson.JSONDecodeError:
+    start = len(_PREFIX)
+    if body.startswith(b"]}", start):
+        return Matrix.empty(fields or ())
+    end = body.rfind(_LAST)
+    if end < start or not body.startswith(_METRIC, start) or not body.startswith(b"]}", end + len(_LAST) - 1):
         return None
-    # one `t,"v"` CSV line per point (the only brackets left in the values are the points' own)
-    text = b"\n".join(segments).replace(b"],[", b"\n")
-    del segments
+    lines = body[start:end + 3].replace(_NEXT, b']]}\n{"metric":')
     try:
-        table = pl.read_csv(text, has_header=False, new_columns=["t", "v"], null_values=[], quote_char='"',
-                            schema_overrides={"t": pl.Float64, "v": pl.Float64})
+        rows = (pl.read_csv(lines, has_header=False, separator=_UNUSED, quote_char=None, schema={"s": pl.String})
+                .lazy()
+                .select(pl.col("s").str.split_exact(',"values":[[', 1).struct.rename_fields(["m", "p"]))
+                .unnest("s")
+                .select(pl.col("m").str.strip_prefix('{"metric":'), pl.col("m").str.starts_with('{"metric":').alias("ok"),
+                        pl.col("p").str.strip_suffix("]]}").str.split("],["))
+                .collect())
+        del lines
+        if rows["p"].null_count() or not rows["ok"].all():
+            return None
+        if fields is None:
+            labels = pl.read_ndjson(io.BytesIO(rows["m"].str.join("\n").item().encode()), infer_schema_length=None)
+            labels = labels.select(pl.all().cast(pl.String)) if labels.width else labels
+        else:
+            schema = pl.Struct([pl.Field(f, pl.String) for f in dict.fromkeys(fields)])
+            labels = rows.select(pl.col("m").str.json_decode(schema)).unnest("m")
+        lens = rows["p"].list.len().cast(pl.Int64).to_numpy()
+        points = (rows.lazy().select(pl.col("p").explode().str.split_exact(',"', 1).struct.rename_fields(["t", "v"]))
+                  .unnest("p")
+                  .select(pl.col("t").cast(pl.Float64), pl.col("v").str.strip_suffix('"').cast(pl.Float64))
+                  .collect())
     except pl.exceptions.PolarsError:
         return None
-    if table.height != int(sum(lens)) or table.width != 2:
+    if labels.height not in (0, len(lens)) or points.height != int(lens.sum()) or points["v"].null_count():
         return None
-    t = table["t"].to_numpy()
-    return Matrix(metrics, np.asarray(lens, dtype=np.int64), np.round(t * 1000).astype(np.int64),
-                  table["v"].to_numpy())
+    t = points["t"].to_numpy()
+    return Matrix(labels, lens, np.round(t * 1000).astype(np.int64), points["v"].to_numpy())
