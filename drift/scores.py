@@ -245,9 +245,10 @@ def permutation_test_block(cur: np.ndarray, side: PoolSide, i: int, permutations
     """Equal-means permutation test (statistic ‖mean(cur) − mean(ref)‖²) of the current rows ``cur`` against the
     prepared reference block ``side.blocks[i]``.
 
-    Each batch of relabelings is two GEMMs (b × n and b × m 0/1 selection rows with the current and the
-    reference block; the latter cached on ``side`` per relabeling seed and window size) minus a rank-1
-    pooled-mean correction; the statistic is the row-wise sum of squares. The relabelings depend only on
+    The relabelled units are sums of :func:`unit_rows` consecutive rows. Each batch of relabelings is two GEMMs
+    (b × n/u and b × m/u 0/1 selection rows with the current and the reference units; the latter cached on
+    ``side`` per relabeling seed and window size) minus a rank-1 pooled-mean correction; the statistic is the
+    row-wise sum of squares. The relabelings depend only on
     (n, m, ``seed``), so the blocks of one window (the same rows under several feature maps) share them, and
     each block may run on its own thread.
 
@@ -267,8 +268,8 @@ def permutation_test_block(cur: np.ndarray, side: PoolSide, i: int, permutations
     """
     n, m = len(cur), side.m
     u = unit_rows(n, m, min_units)
-    gc, gr = n // u, m // u
-    nc, nr = gc * u, gr * u  # rows in the test: the last < u rows of each side sit out
+    g_cur, g_ref = n // u, m // u
+    nc, nr = g_cur * u, g_ref * u  # rows in the test: the last < u rows of each side sit out
     scale = (1.0 / nc + 1.0 / nr) ** 2
     rows = np.asarray(cur[:nc], dtype=np.float32)
     if u == 1:
@@ -285,9 +286,9 @@ def permutation_test_block(cur: np.ndarray, side: PoolSide, i: int, permutations
     observed = float(np.square(s_cur - nc * mu).sum() * scale)
     stats_: list[np.ndarray] = []
     for lo, end in batch_bounds(permutations):
-        wc, wr = _split_rows(gc, gr, lo, end, seed)
+        wc, wr = _split_rows(g_cur, g_ref, lo, end, seed)
         proj = wc @ units
-        proj += side.reference_product(i, u, gc, lo, end, seed, wr)
+        proj += side.reference_product(i, u, g_cur, lo, end, seed, wr)
         proj -= shift
         stats_.append(np.square(proj).sum(axis=1, dtype=np.float64) * scale)
         allp = np.concatenate(stats_)
