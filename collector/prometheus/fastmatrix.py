@@ -87,7 +87,8 @@ def parse(body: bytes, fields: Sequence[str] | None = None) -> Matrix | None:
                 .lazy()
                 .select(pl.col("s").str.split_exact(',"values":[[', 1).struct.rename_fields(["m", "p"]))
                 .unnest("s")
-                .select(pl.col("m").str.strip_prefix('{"metric":'), pl.col("m").str.starts_with('{"metric":').alias("ok"),
+                .select(pl.col("m").str.strip_prefix('{"metric":'),
+                        pl.col("m").str.starts_with('{"metric":').alias("ok"),
                         pl.col("p").str.strip_suffix("]]}").str.split("],["))
                 .collect())
         del lines
