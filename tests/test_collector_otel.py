@@ -12,10 +12,11 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import polars as pl
 import pytest
 import requests
 
-from collector.prometheus.catalog import fold_label, inference_queries
+from collector.prometheus.catalog import inference_queries, label_expr
 from collector.prometheus.collect import collect_prometheus
 from neocost import services, warehouse
 from neocost.settings import Settings
@@ -37,8 +38,9 @@ def test_dotted_spelling_is_ored_with_the_underscore_one() -> None:
     assert all('{"' not in q.expr for q in OTEL.values())
     for q in OTEL.values():
         assert {"gen_ai_request_model", "gen_ai_response_model"} <= set(q.fold), q.name
-    assert fold_label({"gen_ai.request.model": "m-d"}, "gen_ai_request_model") == "m-d"
-    assert fold_label({"gen_ai_request_model": "m-u"}, "gen_ai_request_model") == "m-u"
+    labels = pl.DataFrame({"gen_ai.request.model": ["m-d", "", None], "gen_ai_request_model": [None, "m-u", "x"]})
+    folded = labels.select(label_expr("gen_ai_request_model", labels.columns, fold=True))
+    assert folded.to_series().to_list() == ["m-d", "m-u", "x"]
 
 
 def test_queries_parse_on_the_installed_prometheus(require_binary: Callable[[str], Path], tmp_path: Path) -> None:

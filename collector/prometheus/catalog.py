@@ -13,15 +13,18 @@ Each query is evaluated on the step grid of :mod:`shards` with ``{r}`` = the res
 Alias folding (telemetry.md §9): ``exported_pod`` (ServiceMonitor with honorLabels false) and ``pod_name``
 (``--use-old-namespace``) become ``pod``; likewise namespace and container; ``Hostname|hostname`` become
 ``node``; ``UUID|uuid`` become ``gpu_uuid``. The folding happens client-side, per series, in
-:func:`normalize.matrix_to_frame` (``Query.fold``): gauges aggregate ``by`` the target *and* alias labels, and
-the normaliser's group-bys finish the aggregation. ``label_replace`` in PromQL would do the same, but a range
+:func:`normalize.frame_from_matrix` (``Query.fold``, :func:`label_expr`): gauges aggregate ``by`` the target
+*and* alias labels, and the normaliser's group-bys finish the aggregation. ``label_replace`` in PromQL would do the same, but a range
 query evaluates it at every step for every series: 3-4x the server time of the whole query.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from functools import partial
+
+import polars as pl
 
 # target label -> source labels, applied in order (a later source wins when non-empty)
 ALIASES: dict[str, tuple[str, ...]] = {
@@ -48,13 +51,14 @@ def canon(expr: str, *targets: str) -> str:
     return expr
 
 
-def fold_label(metric: dict[str, str], target: str) -> str:
-    """The value ``canon`` would give ``target``: the last non-empty alias, else the label itself."""
-    for src in reversed(ALIASES[target]):
-        v = metric.get(src)
-        if v:
-            return v
-    return metric.get(target, "")
+def label_expr(target: str, columns: Collection[str], fold: bool) -> pl.Expr:
+    """The value of label ``target`` per series from label columns ``columns`` ('' when absent). With ``fold``,
+    what ``canon`` would give it: the last non-empty alias, else the label itself."""
+    exprs = [pl.when(pl.col(a) != "").then(pl.col(a)) for a in reversed(ALIASES[target]) if a in columns] \
+        if fold else []
+    if target in columns:
+        exprs.append(pl.col(target))
+    return pl.coalesce(*exprs, pl.lit("")) if exprs else pl.lit("", dtype=pl.Utf8)
 
 
 @dataclass(frozen=True)

@@ -55,7 +55,6 @@ class WindowData:
     frames: dict[str, pl.DataFrame] = field(default_factory=dict)
     samples: int = 0
     splits: int = 0
-    window: tuple[datetime, datetime] | None = None  # the commit window the batch belongs to
 
 
 def _add(counts: Counter[str], built: tuple[dict[str, int], dict[str, pa.Table]]) -> dict[str, pa.Table]:
@@ -160,12 +159,13 @@ class Collector:
             "raw.pod_pvc": volumes.pod_pvc(f),
         }
 
-    def build(self, data: WindowData, spool: Spool, first: bool) -> tuple[dict[str, int], dict[str, pa.Table]]:
-        """One fetch batch -> rows inserted into every raw table (the window's first batch replaces the
-        window), and its ksm versions. Runs on the build thread, inside the window's open transaction (the
-        main thread touches the connection only before and after): polars and DuckDB release the GIL, so it
-        overlaps the next batch's fetches."""
-        window = {"start": data.window[0], "end": data.window[1]} if first else {}
+    def build(self, data: WindowData, spool: Spool, replace: tuple[datetime, datetime] | None
+              ) -> tuple[dict[str, int], dict[str, pa.Table]]:
+        """One fetch batch -> rows inserted into every raw table (the window's first batch passes its commit
+        window as ``replace``, which the rows then replace), and its ksm versions. Runs on the build thread,
+        inside the window's open transaction (the main thread touches the connection only before and after):
+        polars and DuckDB release the GIL, so it overlaps the next batch's fetches."""
+        window = {"start": replace[0], "end": replace[1]} if replace else {}
         counts = {table: spool.insert(self.con, table, df.with_columns(pl.col(pl.Categorical).cast(pl.Utf8)),
                                       **window) for table, df in self.tables(data).items()}
         meta = metadata.build(data.frames, data.start, data.end, self.step, self.settings) if self.use_ksm else {}
@@ -210,13 +210,12 @@ class Collector:
                         try:
                             for i, (bs, be) in enumerate(self.batches(ws, we)):
                                 data = self._gather(bs, be, pending)
-                                data.window = (ws, we)
                                 nxt += 1  # the next batch is fetched while this one is built
                                 pending = self._submit(pool, *plan[nxt]) if nxt < len(plan) else []
                                 if building is not None:  # one batch in the build step at a time (memory)
                                     metas.append(_add(counts, building.result()))
                                 win_samples += data.samples
-                                building = builder.submit(self.build, data, spool, i == 0)
+                                building = builder.submit(self.build, data, spool, (ws, we) if i == 0 else None)
                                 del data
                             if building is not None:
                                 metas.append(_add(counts, building.result()))

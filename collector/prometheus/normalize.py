@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from collector.prometheus.catalog import ALIASES, DCGM_SENTINEL_ABOVE, Query
+from collector.prometheus.catalog import DCGM_SENTINEL_ABOVE, Query, label_expr
 from collector.prometheus.fastmatrix import Matrix
 from collector.prometheus.shards import EPS_MS, Shard
 
@@ -38,29 +38,18 @@ def frame_from_matrix(m: Matrix, labels: Sequence[str] | None, fold: Sequence[st
                       categorical: bool = False) -> pl.DataFrame:
     """Columns: one per label ('' when absent; all labels but ``__name__`` when ``labels`` is None),
     ``sid`` (series index), ``t`` (eval time, ms), ``v`` (float). The labels in ``fold`` take their aliases'
-    values (:func:`catalog.fold_label`: the last non-empty alias, else the label itself). ``categorical``: label
+    values (:func:`catalog.label_expr`: the last non-empty alias, else the label itself). ``categorical``: label
     columns as ``pl.Categorical`` (the collector: a u32 code per point instead of a string per point, ~1/3 of a
     batch's memory; the table builders group and join on the codes and cast back to strings at the end, :func:`_ts`)."""
     have = set(m.labels.columns)
     if labels is None:
         labels = sorted((have | set(fold)) - {"__name__"})
-    n_series = len(m.lens)
-    sid = np.repeat(np.arange(n_series, dtype=np.int32), m.lens)
+    sid = np.repeat(np.arange(len(m.lens), dtype=np.int32), m.lens)
     dtype = pl.Categorical if categorical else pl.Utf8
-
-    def value(lab: str) -> pl.Expr:
-        exprs = [pl.when(pl.col(a) != "").then(pl.col(a)) for a in reversed(ALIASES[lab]) if a in have] \
-            if lab in fold else []
-        if lab in have:
-            exprs.append(pl.col(lab))
-        return pl.coalesce(*exprs, pl.lit("")) if exprs else pl.lit("", dtype=pl.Utf8)
-
-    base = m.labels if m.labels.width else pl.DataFrame({"_": pl.Series([None] * n_series, dtype=pl.Utf8)})
-    per_series = base.select(*[value(lab).cast(dtype).alias(lab) for lab in labels]) if labels else pl.DataFrame()
-    if per_series.height != n_series and labels:  # only literal columns: one row, repeat it
-        per_series = per_series.select(pl.all().repeat_by(n_series).explode()) if n_series else per_series.clear()
-    cols = per_series.select(pl.all().gather(sid)).get_columns() if n_series else [
-        pl.Series(lab, [], dtype=dtype) for lab in labels]
+    # with_columns broadcasts the '' of a label no series has to every series (a select would give one row)
+    base = m.labels if m.labels.width else pl.DataFrame({"_": pl.Series([None] * len(m.lens), dtype=pl.Utf8)})
+    per_series = base.with_columns(label_expr(lab, have, lab in fold).cast(dtype).alias(lab) for lab in labels)
+    cols = per_series.select(pl.col(lab).gather(sid) for lab in labels).get_columns()
     return pl.DataFrame([*cols, pl.Series("sid", sid), pl.Series("t", m.t_ms, dtype=pl.Int64),
                          pl.Series("v", m.v, dtype=pl.Float64)])
 
