@@ -22,7 +22,7 @@ import pyarrow as pa
 from costmodel import pricebook as pb
 from neocost.errors import WarehouseError
 from neocost.labels import sanitize_label_key
-from neocost.settings import CostModelSettings, LabelSettings
+from neocost.settings import TAGS, CostModelSettings, LabelSettings
 from neocost.warehouse import set_watermark, transaction
 
 HOUR = timedelta(hours=1)
@@ -38,8 +38,7 @@ _WRITE_TABLES = (*_FACT_TABLES, "model.node_hourly", "mart.inference_hourly")
 _VERSION_TABLES = ("cm_pod_v", "cm_ns_v", "cm_node_v")
 # metadata history tables merged per object (10_versions.sql): output, source, keys, content, derived columns
 # a tag from the chosen version's labels, else from the covering API version's (fb_labels)
-_TAGS = ", ".join(f"coalesce(cm_tag(labels, $k_{t}), cm_tag(fb_labels, $k_{t})) AS {t}"
-                  for t in ("team", "project", "model", "env", "cost_center"))
+_TAGS = ", ".join(f"coalesce(cm_tag(labels, $k_{t}), cm_tag(fb_labels, $k_{t})) AS {t}" for t in TAGS)
 _VERSIONS = (
     ("cm_pod_v", "raw.k8s_pod", ("namespace", "pod"), ("node", "owner_kind", "owner_name", "labels"),
      f"node, {_TAGS}, CASE WHEN owner_kind = 'Job' AND coalesce(owner_name, '') <> '' THEN owner_name "
@@ -190,14 +189,13 @@ def resolve_node_prices(con: duckdb.DuckDBPyConnection, book: pb.PriceBook, star
 
 def storage_rules(settings: CostModelSettings) -> pa.Table:
     """``costmodel.storage_tags`` as rows: bucket, prefix ('' = the whole bucket) and the tags each rule sets."""
-    tags = ("team", "project", "model", "env", "cost_center")
     rows = []
     for where, values in settings.storage_tags.items():
         bucket, _, prefix = where.strip("/").partition("/")
         rows.append({"bucket": bucket, "prefix": prefix + "/" if prefix else "",
-                     **{t: values.get(t) or None for t in tags}})
+                     **{t: values.get(t) or None for t in TAGS}})
     return pa.Table.from_pylist(rows, schema=pa.schema([("bucket", pa.string()), ("prefix", pa.string()),
-                                                       *((t, pa.string()) for t in tags)]))
+                                                       *((t, pa.string()) for t in TAGS)]))
 
 
 def tag_key_params(labels: LabelSettings) -> dict[str, list[str]]:

@@ -20,6 +20,8 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from neocost.errors import SettingsError
 
 DEFAULT_CONFIG_NAME = "neocost.toml"
+# the allocation tags, in report order: label keys in [labels], bucket/prefix rules in costmodel.storage_tags
+TAGS = ("team", "project", "model", "env", "cost_center")
 
 
 class _Section(BaseModel):
@@ -102,8 +104,7 @@ class LabelSettings(_Section):
 
     def tag_keys(self) -> dict[str, str]:
         """Tag name -> label key, in report order."""
-        return {"team": self.team, "project": self.project, "model": self.model, "env": self.env,
-                "cost_center": self.cost_center}
+        return {tag: getattr(self, tag) for tag in TAGS}
 
 
 class CostModelSettings(_Section):
@@ -131,13 +132,12 @@ class CostModelSettings(_Section):
     @field_validator("storage_tags")
     @classmethod
     def _storage_tags(cls, v: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
-        allowed = ("team", "project", "model", "env", "cost_center")
         for where, tags in v.items():
             if not where.strip("/"):
                 raise ValueError("a storage_tags key is empty; use 'bucket' or 'bucket/prefix/'")
-            unknown = sorted(set(tags) - set(allowed))
+            unknown = sorted(set(tags) - set(TAGS))
             if unknown:
-                raise ValueError(f"storage_tags[{where!r}] has unknown tag(s) {unknown}; allowed: {list(allowed)}")
+                raise ValueError(f"storage_tags[{where!r}] has unknown tag(s) {unknown}; allowed: {list(TAGS)}")
         return v
 
 

@@ -1,6 +1,7 @@
 -- Persistent volumes (docs/cost-semantics.md): per interval a claim exists, requested GiB × the $/GiB-month of
--- its bound PersistentVolume (OpenCost CSV pv row) else of its StorageClass else the default × Δ / 730, split evenly between the pods whose spec mounts it then (each share takes that pod's
--- tags); with no mounting pod the cost goes to __unmounted__. No idle, never shared or spread: usage = allocation.
+-- its bound PersistentVolume (OpenCost CSV pv row), else of its StorageClass, else the default, × Δ / 730, split
+-- evenly between the pods whose spec mounts it then (each share takes that pod's tags); with no mounting pod the
+-- cost goes to __unmounted__. No idle, never shared or spread: usage = allocation.
 INSERT INTO cm_small BY NAME
 WITH v AS (
     SELECT c.ts, c.namespace, c.persistentvolumeclaim AS claim, c.request_bytes / 1073741824.0 AS gib,
