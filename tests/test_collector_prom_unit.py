@@ -308,8 +308,6 @@ def test_spool_inserts_and_replaces_only_the_given_window(tmp_path: Path) -> Non
 
 def test_ksm_metadata_when_no_pod_has_labels() -> None:
     """kube_pod_labels without any series: the (empty) label frame still joins the categorical pod keys."""
-    import numpy as np
-
     from collector.prometheus import metadata
     from neocost.settings import load_settings
     s = shard()
@@ -320,8 +318,7 @@ def test_ksm_metadata_when_no_pod_has_labels() -> None:
         t = s.eval_range(q.counter)[1]
         one = {"ksm_pod_info": pod, "ksm_pod_owner": pod, "ksm_node_labels": {"node": "n", "label_zone": "z"},
                "ksm_namespace_labels": {"namespace": "a", "label_team": "t"}}.get(q.name)
-        m = (Matrix.from_result([series(one, [(t, 1.0)])]) if one
-             else Matrix.empty())
+        m = Matrix.from_result([series(one, [(t, 1.0)])]) if one else Matrix.empty()
         frames[q.name] = normalize.to_rows(q, normalize.frame_from_matrix(m, q.labels, q.fold, categorical=True), s)
     settings_ = load_settings(None, {"prometheus": {"url": "http://x"}}, environ={})
     out = metadata.build(frames, W0, W0 + timedelta(minutes=20), STEP, settings_)
@@ -333,8 +330,6 @@ def test_ksm_metadata_when_no_pod_has_labels() -> None:
 
 def test_ksm_metadata_without_any_kube_state_metrics() -> None:
     """A Prometheus with inference metrics but no kube-state-metrics at all: no metadata, no crash."""
-    import numpy as np
-
     from collector.prometheus import metadata
     from neocost.settings import load_settings
     s = shard()
