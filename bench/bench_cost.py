@@ -97,7 +97,7 @@ def pandas_allocate(con, start: datetime, end: datetime, step: int) -> float:  #
     egress_gib = sum(share * book.egress_price(k) for k, share in cm.egress_fallback_split.items())
     shared = list(cm.shared_namespaces)
     allocate.prepare_versions(con)
-    prices = allocate.resolve_node_prices(con, book, start, end)[0].to_pandas()
+    prices = pd.DataFrame(allocate.resolve_node_prices(con, book, start, end)[0].data)
     req = con.execute("SELECT * FROM raw.container_requests WHERE ts >= ? AND ts < ?", [start, end]).df()
     use = con.execute("SELECT * FROM raw.container_usage WHERE ts >= ? AND ts < ?", [start, end]).df()
     cap = con.execute("SELECT * FROM raw.node_capacity WHERE ts >= ? AND ts < ?", [start, end]).df()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -17,16 +18,15 @@ from importlib import resources
 from pathlib import Path
 
 import duckdb
-import pyarrow as pa
 
 from costmodel import pricebook as pb
 from neocost.errors import WarehouseError
 from neocost.labels import sanitize_label_key
 from neocost.settings import TAGS, CostModelSettings, LabelSettings
-from neocost.warehouse import set_watermark, transaction
+from neocost.warehouse import ident, set_watermark, transaction
 
 HOUR = timedelta(hours=1)
-CHUNK_ROWS = 4_000_000  # request rows per build chunk: smaller hash tables, ~1 GB of intermediate state
+CHUNK_ROWS = 8_000_000  # request rows per build chunk: ~2 GB of intermediate state per chunk, two chunks in flight
 _PARAM = re.compile(r"\$([a-z_]+)")
 # an hourly roll-up in the SQL (`SELECT keys, sum(COLUMNS(* EXCLUDE (keys))) FROM x GROUP BY keys`): when the
 # intervals are hours every group is one row, so the roll-up is dropped (the hash aggregation was ~a quarter of
@@ -131,9 +131,34 @@ def _slices_per_card(product: str | None) -> int:
     return 4 if product and "A30" in product.upper() else 7
 
 
+@dataclass
+class Columns:
+    """A small table as typed Python lists (node prices, price book rows), loaded into a temp table with
+    ``unnest`` of bound lists: no Arrow/pandas scan (registering a Python object imports pandas, ~0.5 s of a
+    one-hour rebuild)."""
+    data: dict[str, list[object]]
+    types: dict[str, str]
+
+    def __len__(self) -> int:
+        return len(next(iter(self.data.values()), []))
+
+    def to_temp_table(self, con: duckdb.DuckDBPyConnection, name: str) -> None:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {ident(name)} ("
+                    + ", ".join(f"{ident(c)} {t}" for c, t in self.types.items()) + ")")
+        if len(self):
+            con.execute(f"INSERT INTO {name} SELECT "
+                        + ", ".join(f"unnest(${c}::{t}[])" for c, t in self.types.items()), self.data)
+
+
+_PRICE_TYPES = {"node": "VARCHAR", "instance_type": "VARCHAR", "capacity_type": "VARCHAR", "node_pool": "VARCHAR",
+                "gpu_product": "VARCHAR", "gpus": "DOUBLE", "gpu_replicas": "INTEGER", "mig_slices": "INTEGER",
+                "gpu_hourly": "DOUBLE", "cpu_core_hourly": "DOUBLE", "ram_gib_hourly": "DOUBLE", "source": "VARCHAR",
+                "as_of": "VARCHAR", "defaulted": "BOOLEAN"}
+
+
 def resolve_node_prices(con: duckdb.DuckDBPyConnection, book: pb.PriceBook, start: datetime, end: datetime
-                        ) -> tuple[pa.Table, list[str]]:
-    """Unit prices for every node seen in the window; returns the price table and the defaulted nodes.
+                        ) -> tuple[Columns, list[str]]:
+    """Unit prices for every node seen in the window (in node order); returns them and the defaulted nodes.
 
     Needs the temp table ``cm_node_v`` (10_versions.sql)."""
     rows = con.execute("""
@@ -179,23 +204,19 @@ def resolve_node_prices(con: duckdb.DuckDBPyConnection, book: pb.PriceBook, star
                      ("ram_gib_hourly", price.ram_gib_hourly), ("source", price.source), ("as_of", price.as_of),
                      ("defaulted", price.defaulted)):
             out[k].append(v)
-    schema = pa.schema([("node", pa.string()), ("instance_type", pa.string()), ("capacity_type", pa.string()),
-                        ("node_pool", pa.string()), ("gpu_product", pa.string()), ("gpus", pa.float64()),
-                        ("gpu_replicas", pa.int32()), ("mig_slices", pa.int32()), ("gpu_hourly", pa.float64()),
-                        ("cpu_core_hourly", pa.float64()), ("ram_gib_hourly", pa.float64()),
-                        ("source", pa.string()), ("as_of", pa.string()), ("defaulted", pa.bool_())])
-    return pa.table(out, schema=schema), defaulted
+    return Columns(out, _PRICE_TYPES), defaulted
 
 
-def storage_rules(settings: CostModelSettings) -> pa.Table:
+def storage_rules(settings: CostModelSettings) -> Columns:
     """``costmodel.storage_tags`` as rows: bucket, prefix ('' = the whole bucket) and the tags each rule sets."""
-    rows = []
+    out: dict[str, list[object]] = {k: [] for k in ("bucket", "prefix", *TAGS)}
     for where, values in settings.storage_tags.items():
         bucket, _, prefix = where.strip("/").partition("/")
-        rows.append({"bucket": bucket, "prefix": prefix + "/" if prefix else "",
-                     **{t: values.get(t) or None for t in TAGS}})
-    return pa.Table.from_pylist(rows, schema=pa.schema([("bucket", pa.string()), ("prefix", pa.string()),
-                                                       *((t, pa.string()) for t in TAGS)]))
+        out["bucket"].append(bucket)
+        out["prefix"].append(prefix + "/" if prefix else "")
+        for t in TAGS:
+            out[t].append(values.get(t) or None)
+    return Columns(out, dict.fromkeys(out, "VARCHAR"))
 
 
 def tag_key_params(labels: LabelSettings) -> dict[str, list[str]]:
@@ -242,23 +263,16 @@ def build(con: duckdb.DuckDBPyConnection, *, costmodel: CostModelSettings | None
     if end <= start:
         raise WarehouseError(f"empty window [{start}, {end}); --end must be after --start")
     chunks = [(t, t + HOUR) for t in _hours(start, end)] if hourly_chunks else _chunks(con, start, end, chunk_rows)
-    rows, defaulted, unmatched = 0, set(), set()
     threads = con.execute("SELECT current_setting('threads'), current_setting('preserve_insertion_order')"
                           ).fetchall()[0]
     # every core (DuckDB's default, restated in case the caller lowered it); no ordering needed in temp tables
     con.execute(f"SET threads = {max(int(threads[0]), os.cpu_count() or 1)}")
     con.execute("SET preserve_insertion_order = false")
     try:
-        prepare_versions(con, labels)  # window-independent: once for all chunks
-        for a, b in chunks:
-            n, d, u = _build_window(con, costmodel, labels, book, a, b, step_seconds)
-            rows += n
-            defaulted |= set(d)
-            unmatched |= set(u)
+        rows, defaulted, unmatched = _build_chunks(con, chunks, costmodel, labels, book, step_seconds)
     finally:
         con.execute(f"SET threads = {int(threads[0])}")
         con.execute(f"SET preserve_insertion_order = {str(threads[1]).lower()}")
-        _drop_temp_tables(con)  # also what a failed chunk left behind
     warnings = []
     if defaulted:
         warnings.append(f"{len(defaulted)} node(s) have no price book row and use the default unit prices: "
@@ -296,43 +310,103 @@ def prepare_versions(con: duckdb.DuckDBPyConnection, labels: LabelSettings | Non
             _run(con, name, sql, params)
 
 
-def _build_window(con: duckdb.DuckDBPyConnection, settings: CostModelSettings, labels: LabelSettings,
-                  book: pb.PriceBook, start: datetime, end: datetime, step_seconds: int
-                  ) -> tuple[int, list[str], list[str]]:
+def _build_chunks(con: duckdb.DuckDBPyConnection, chunks: list[tuple[datetime, datetime]],
+                  settings: CostModelSettings, labels: LabelSettings, book: pb.PriceBook, step_seconds: int
+                  ) -> tuple[int, set[str], set[str]]:
+    """Build the chunks in order; returns (fact rows, defaulted nodes, unmatched storage rules).
+
+    One chunk is built in place. Several are pipelined over two cursors of ``con`` (each its own connection
+    with its own temp tables): while one cursor writes chunk k in its transaction, the other computes chunk
+    k + 1's temp tables. Writes stay one at a time and in chunk order (dim ids, watermark); the compute
+    phase reads only the raw tables and its own temp tables. The overlap fills the cores a single chunk
+    leaves idle in its single-threaded parts (commit, small statements)."""
+    if len(chunks) == 1:
+        try:
+            prepare_versions(con, labels)
+            work = _compute_window(con, settings, labels, book, *chunks[0], step_seconds)
+            return _write_window(con, work), set(work.defaulted), set(work.unmatched)
+        finally:
+            _drop_temp_tables(con)  # also what a failed build left behind
+    turn = threading.Condition()
+    state = {"next": 0, "error": None}
+    out: list[tuple[int, _ChunkWork]] = []
+
+    def worker(lane: int) -> None:
+        cur = con.cursor()
+        try:
+            prepare_versions(cur, labels)  # window-independent: once per cursor
+            for k in range(lane, len(chunks), 2):
+                work = _compute_window(cur, settings, labels, book, *chunks[k], step_seconds)
+                with turn:
+                    turn.wait_for(lambda: state["next"] == k or state["error"] is not None)
+                    if state["error"] is not None:
+                        return
+                try:
+                    out.append((_write_window(cur, work), work))
+                finally:
+                    with turn:
+                        state["next"] = k + 1
+                        turn.notify_all()
+        except BaseException as exc:  # noqa: BLE001 - handed to the calling thread
+            with turn:
+                state["error"] = state["error"] or exc
+                turn.notify_all()
+        finally:
+            cur.close()  # drops its temp tables
+
+    lanes = [threading.Thread(target=worker, args=(i,), name=f"neocost-cost-{i}") for i in range(2)]
+    for t in lanes:
+        t.start()
+    for t in lanes:
+        t.join()
+    if state["error"] is not None:
+        raise state["error"]
+    return (sum(n for n, _ in out), {d for _, w in out for d in w.defaulted},
+            {u for _, w in out for u in w.unmatched})
+
+
+@dataclass
+class _ChunkWork:
+    """A chunk whose temp tables are computed (on one cursor) and not yet written."""
+    start: datetime
+    end: datetime
+    steps: list[tuple[str, str]]
+    params: dict[str, object]
+    defaulted: list[str]
+    unmatched: list[str]
+
+
+def _compute_window(con: duckdb.DuckDBPyConnection, settings: CostModelSettings, labels: LabelSettings,
+                    book: pb.PriceBook, start: datetime, end: datetime, step_seconds: int) -> _ChunkWork:
     steps = _steps()
     if step_seconds == 3600:
         steps = [(name, _ROLLUP.sub(r"SELECT * FROM \2", sql)) for name, sql in steps]
     params = _params(settings, labels, book, start, end, step_seconds)
     prices, defaulted = resolve_node_prices(con, book, start, end)
-    storage = pa.table({"class": list(book.storage) or ["STANDARD"],
-                        "gib_month": [v[0] for v in book.storage.values()] or [0.023]})
-    con.register("_cm_prices", prices)
-    con.register("_cm_storage_prices", storage)
+    prices.data = {"nid": list(range(1, len(prices) + 1)), **prices.data}  # rows come in node order
+    prices.types = {"nid": "INTEGER", **prices.types}
+    prices.to_temp_table(con, "cm_price")
+    Columns({"class": list(book.storage) or ["STANDARD"],
+             "gib_month": [v[0] for v in book.storage.values()] or [0.023]},
+            {"class": "VARCHAR", "gib_month": "DOUBLE"}).to_temp_table(con, "cm_storage_price")
     # volume prices by StorageClass and (OpenCost CSV pv rows) by PersistentVolume name
-    volumes = pa.table({"kind": pa.array(["class"] * len(book.volumes) + ["volume"] * len(book.volume_names),
-                                         pa.string()),
-                        "name": pa.array([*book.volumes, *book.volume_names], pa.string()),
-                        "gib_month": pa.array([v[0] for v in (*book.volumes.values(), *book.volume_names.values())],
-                                              pa.float64())})
-    con.register("_cm_volume_prices", volumes)
-    con.register("_cm_storage_rules", storage_rules(settings))
-    try:
-        con.execute("CREATE OR REPLACE TEMP TABLE cm_price AS "
-                    "SELECT row_number() OVER (ORDER BY node)::INTEGER AS nid, * FROM _cm_prices")
-        con.execute("CREATE OR REPLACE TEMP TABLE cm_storage_price AS SELECT * FROM _cm_storage_prices")
-        con.execute("CREATE OR REPLACE TEMP TABLE cm_volume_price AS SELECT * FROM _cm_volume_prices")
-        con.execute("CREATE OR REPLACE TEMP TABLE cm_storage_rule AS SELECT * FROM _cm_storage_rules")
-    finally:
-        con.unregister("_cm_prices")
-        con.unregister("_cm_storage_prices")
-        con.unregister("_cm_volume_prices")
-        con.unregister("_cm_storage_rules")
+    Columns({"kind": ["class"] * len(book.volumes) + ["volume"] * len(book.volume_names),
+             "name": [*book.volumes, *book.volume_names],
+             "gib_month": [v[0] for v in (*book.volumes.values(), *book.volume_names.values())]},
+            {"kind": "VARCHAR", "name": "VARCHAR", "gib_month": "DOUBLE"}).to_temp_table(con, "cm_volume_price")
+    storage_rules(settings).to_temp_table(con, "cm_storage_rule")
     for name, sql in steps:
         if _phase(name) == "temp":
             _run(con, name, sql, params)
     unmatched = [f"{b}/{p}" for b, p in con.execute(
         "SELECT x.bucket, x.prefix FROM cm_storage_rule x WHERE NOT EXISTS (SELECT 1 FROM cm_storage s "
         "WHERE s.bucket = x.bucket AND starts_with(s.prefix, x.prefix)) ORDER BY ALL").fetchall()]
+    return _ChunkWork(start, end, steps, params, defaulted, unmatched)
+
+
+def _write_window(con: duckdb.DuckDBPyConnection, work: _ChunkWork) -> int:
+    """Replace the chunk's hours in one transaction; returns the fact rows written."""
+    start, end, steps, params = work.start, work.end, work.steps, work.params
     with transaction(con):
         for table in _WRITE_TABLES:
             con.execute(f"DELETE FROM {table} WHERE hour >= ? AND hour < ?", [start, end])
@@ -349,7 +423,7 @@ def _build_window(con: duckdb.DuckDBPyConnection, settings: CostModelSettings, l
     n = con.execute("SELECT " + " + ".join(f"(SELECT count(*) FROM {t} WHERE hour >= $1 AND hour < $2)"
                                            for t in _FACT_TABLES), [start, end]).fetchall()
     _drop_temp_tables(con, keep=_VERSION_TABLES)
-    return int(n[0][0]) if n else 0, defaulted, unmatched
+    return int(n[0][0]) if n else 0
 
 
 def _drop_temp_tables(con: duckdb.DuckDBPyConnection, keep: tuple[str, ...] = ()) -> None:
