@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
@@ -328,18 +329,24 @@ def _build_chunks(con: duckdb.DuckDBPyConnection, chunks: list[tuple[datetime, d
         finally:
             _drop_temp_tables(con)  # also what a failed build left behind
     turn = threading.Condition()
-    state = {"next": 0, "error": None}
+    # next: the chunk whose turn it is to write; failed: the first chunk that failed (the chunks before it are
+    # still written, as a sequential build would have; none after it)
+    state: dict[str, Any] = {"next": 0, "failed": None, "error": None}
     out: list[tuple[int, _ChunkWork]] = []
+
+    def stop_at(k: int) -> bool:
+        return state["failed"] is not None and state["failed"] < k
 
     def worker(lane: int) -> None:
         cur = con.cursor()
+        k = lane
         try:
             prepare_versions(cur, labels)  # window-independent: once per cursor
             for k in range(lane, len(chunks), 2):
                 work = _compute_window(cur, settings, labels, book, *chunks[k], step_seconds)
                 with turn:
-                    turn.wait_for(lambda: state["next"] == k or state["error"] is not None)
-                    if state["error"] is not None:
+                    turn.wait_for(lambda: state["next"] == k or stop_at(k))
+                    if stop_at(k):
                         return
                 try:
                     out.append((_write_window(cur, work), work))
@@ -349,7 +356,8 @@ def _build_chunks(con: duckdb.DuckDBPyConnection, chunks: list[tuple[datetime, d
                         turn.notify_all()
         except BaseException as exc:  # noqa: BLE001 - handed to the calling thread
             with turn:
-                state["error"] = state["error"] or exc
+                if state["failed"] is None or k < state["failed"]:
+                    state["failed"], state["error"] = k, exc
                 turn.notify_all()
         finally:
             cur.close()  # drops its temp tables

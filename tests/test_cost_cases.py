@@ -251,6 +251,40 @@ def test_chunked_build_equals_whole(con: duckdb.DuckDBPyConnection) -> None:
                        ).fetchone() == (0,)
 
 
+def test_pipelined_build_failure_keeps_earlier_chunks_and_leaves_later_hours(
+        con: duckdb.DuckDBPyConnection, monkeypatch: pytest.MonkeyPatch) -> None:
+    r = RawBuilder(con, T0)
+    r.node("n1", cores=4, mem_gib=16, instance_type="t")
+    r.pod("a", "p1", node="n1", requests={"cpu": 1}, span=(0, 48), labels={"team": "x"})
+    end = T0 + timedelta(hours=4)
+    allocate.build(con, book=_book(), start=T0, end=end)
+    hourly = "SELECT hour, sum(allocation_cost) FROM mart.cost_hourly GROUP BY hour ORDER BY hour"
+    before = con.execute(hourly).fetchall()
+    assert len(before) == 4
+    # one chunk per hour, pipelined over two cursors; computing the third hour fails
+    compute = allocate._compute_window
+
+    def failing(cur, settings, labels, book, start, stop, step):  # type: ignore[no-untyped-def]
+        if start == T0 + timedelta(hours=2):
+            raise RuntimeError("boom in hour 2")
+        return compute(cur, settings, labels, book, start, stop, step)
+
+    monkeypatch.setattr(allocate, "_compute_window", failing)
+    book = _book(cpu_core_hourly=1.0)  # a different price, so rebuilt hours are visible
+    con.execute("DELETE FROM meta.watermark WHERE source = 'costmodel'")  # (it never moves back)
+    with pytest.raises(RuntimeError, match="boom in hour 2"):
+        allocate.build(con, book=book, start=T0, end=end, chunk_rows=10)
+    after = dict(con.execute(hourly).fetchall())
+    old = dict(before)
+    hours = [T0 + timedelta(hours=k) for k in range(4)]
+    assert after[hours[0]] != pytest.approx(old[hours[0]]) and after[hours[1]] != pytest.approx(old[hours[1]])
+    assert after[hours[2]] == pytest.approx(old[hours[2]]) and after[hours[3]] == pytest.approx(old[hours[3]])
+    assert warehouse.get_watermark(con, "costmodel", "") == hours[2]
+    monkeypatch.undo()
+    allocate.build(con, book=book, start=T0, end=end, chunk_rows=10)  # the next run completes
+    assert warehouse.get_watermark(con, "costmodel", "") == end
+
+
 def test_api_labels_observed_after_ksm_history(con: duckdb.DuckDBPyConnection) -> None:
     r = RawBuilder(con, T0)
     r.node("n1", cores=12, mem_gib=0, instance_type="t")  # 0.60 $/h
