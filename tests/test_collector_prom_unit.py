@@ -339,3 +339,36 @@ def test_ksm_metadata_without_any_kube_state_metrics() -> None:
     settings_ = load_settings(None, {"prometheus": {"url": "http://x"}}, environ={})
     out = metadata.build(frames, W0, W0 + timedelta(minutes=20), STEP, settings_)
     assert out and all(t.num_rows == 0 for t in out.values())
+
+
+def test_ksm_node_states_facts_per_interval() -> None:
+    """Node facts from kube-state-metrics labels and capacity, per interval: a capacity-type relabel and a
+    missing capacity row change the facts of exactly those intervals (facts are derived once per distinct
+    labels + capacity and joined back)."""
+    from collector.prometheus import metadata
+    from neocost.settings import load_settings
+    cat = pl.Categorical
+    frames = {
+        "ksm_node_labels": pl.DataFrame({
+            "ts": [0, 0, 300, 300, 600], "node": ["a", "b", "a", "b", "a"],
+            "label_node_kubernetes_io_instance_type": ["gpu-h100", "cpu-x", "gpu-h100", "cpu-x", "gpu-h100"],
+            "label_nvidia_com_gpu_product": ["H100", None, "H100", None, "H100"],
+            "label_karpenter_sh_capacity_type": ["spot", "on-demand", "spot", "on-demand", "on-demand"],
+            "v": [1.0] * 5}).with_columns(pl.col("node").cast(cat)),
+        "node_capacity": pl.DataFrame({
+            "ts": [0, 0, 0, 300, 300, 0, 600], "node": ["a", "a", "a", "a", "a", "b", "a"],
+            "resource": ["cpu", "memory", "nvidia_com_gpu", "cpu", "nvidia_com_gpu", "cpu", "ephemeral"],
+            "v": [128.0, 1e12, 8.0, 128.0, 8.0, 16.0, 5.0]}).with_columns(pl.col("node", "resource").cast(cat)),
+    }
+    settings_ = load_settings(None, {"prometheus": {"url": "http://x"}}, environ={})
+    got = metadata.node_states(frames, settings_).sort("ts", "node")
+    cols = ["ts", "node", "instance_type", "capacity_type", "gpu_product", "gpu_count", "gpu_replicas",
+            "mig_strategy", "cpu_cores", "memory_bytes"]
+    assert got.select(cols).rows() == [
+        (0, "a", "gpu-h100", "spot", "H100", 8, 1, "none", 128.0, 1e12),
+        (0, "b", "cpu-x", "on-demand", None, None, None, None, 16.0, None),
+        (300, "a", "gpu-h100", "spot", "H100", 8, 1, "none", 128.0, None),
+        (300, "b", "cpu-x", "on-demand", None, None, None, None, None, None),
+        (600, "a", "gpu-h100", "on-demand", "H100", None, None, "none", None, None),
+    ]
+    assert got.schema["gpu_count"] == pl.Int32 and got.schema["node"] == pl.Utf8

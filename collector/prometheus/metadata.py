@@ -143,25 +143,30 @@ def _int(v: str | None) -> int | None:
         return None
 
 
+_NODE_SCHEMA = {"ts": pl.Int64, "node": pl.Utf8, "labels": pl.Utf8, "instance_type": pl.Utf8,
+                "capacity_type": pl.Utf8, "node_pool": pl.Utf8, "region": pl.Utf8, "zone": pl.Utf8,
+                "gpu_product": pl.Utf8, "gpu_count": pl.Int32, "gpu_replicas": pl.Int32, "mig_strategy": pl.Utf8,
+                "cpu_cores": pl.Float64, "memory_bytes": pl.Float64}
+_CAP = {"cpu": "cap_cpu", "memory": "cap_memory", "nvidia_com_gpu": "cap_gpu"}
+
+
 def node_states(frames: dict[str, pl.DataFrame], settings: Settings) -> pl.DataFrame:
+    """Per (ts, node): labels and the node facts. The facts are derived in Python once per distinct
+    (labels, capacity) combination (a handful per window), then joined back to the intervals."""
     labels = _label_maps(_get(frames, "ksm_node_labels", ["node"]).filter(pl.col("node") != ""), ["node"])
-    cap = (_get(frames, "node_capacity", ["node", "resource"])
-           .filter(pl.col("resource").is_in(["cpu", "memory", "nvidia_com_gpu"]))
-           .group_by(["ts", "node"]).agg(pl.struct("resource", "v").alias("cap")))
-    base = labels.join(cap, on=["ts", "node"], how="left")
-    facts = {}
-    rows = []
-    for ts, node, lj, c in base.iter_rows():
-        capd = {x["resource"]: x["v"] for x in (c or [])}
-        k = (lj, tuple(sorted(capd.items())))
-        if k not in facts:
-            facts[k] = _node_facts(lj, capd, settings)
-        rows.append({"ts": ts, "node": node, "labels": lj, **facts[k]})
-    schema = {"ts": pl.Int64, "node": pl.Utf8, "labels": pl.Utf8, "instance_type": pl.Utf8,
-              "capacity_type": pl.Utf8, "node_pool": pl.Utf8, "region": pl.Utf8, "zone": pl.Utf8,
-              "gpu_product": pl.Utf8, "gpu_count": pl.Int32, "gpu_replicas": pl.Int32, "mig_strategy": pl.Utf8,
-              "cpu_cores": pl.Float64, "memory_bytes": pl.Float64}
-    return pl.DataFrame(rows, schema=schema)
+    cap = (_get(frames, "node_capacity", ["node", "resource"]).with_columns(pl.col("resource").cast(pl.Utf8))
+           .filter(pl.col("resource").is_in(list(_CAP)))
+           .group_by(["ts", "node"])
+           .agg(*[pl.col("v").filter(pl.col("resource") == r).max().alias(c) for r, c in _CAP.items()]))
+    base = labels.join(cap, on=["ts", "node"], how="left").with_columns(pl.col("node").cast(pl.Utf8))
+    combos = base.select("labels", *_CAP.values()).unique()
+    facts = [_node_facts(lj, {r: v for r, v in zip(_CAP, caps, strict=True) if v is not None}, settings)
+             for lj, *caps in combos.iter_rows()]
+    fact_schema = {k: t for k, t in _NODE_SCHEMA.items() if k not in ("ts", "node", "labels")}
+    combos = combos.hstack(pl.DataFrame(facts, schema=fact_schema) if facts
+                           else pl.DataFrame(schema=fact_schema))
+    out = base.join(combos, on=["labels", *_CAP.values()], how="left", nulls_equal=True)
+    return out.select(*(pl.col(k).cast(t) for k, t in _NODE_SCHEMA.items()))
 
 
 def versions(states: pl.DataFrame, keys: tuple[str, ...], content: tuple[str, ...], step_ms: int) -> pl.DataFrame:
