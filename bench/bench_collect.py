@@ -54,11 +54,10 @@ def prepare() -> Path:
     from neocost.simulate import simulate
     sim = CACHE / f"sim-{SCALE}-{DAYS}d"
     tsdb = CACHE / f"tsdb-{SCALE}-{DAYS}d"
-    tsdb_done = any((CACHE / f"tsdb-{SCALE}-{DAYS}d").glob(".done-*"))
-    metrics = any((sim / "metrics").glob("*.om"))
     # simulate when nothing is cached, or when the OpenMetrics chunks were deleted (to free disk: 6.3 GB a
     # day at large scale) before anything was backfilled from them
-    if not (sim / "truth.json").exists() or not (tsdb_done or metrics):
+    backfilled = any(tsdb.glob(".done-*"))
+    if not (sim / "truth.json").exists() or not (backfilled or any((sim / "metrics").glob("*.om"))):
         t = time.time()
         s = simulate(sim, days=DAYS, seed=SEED, scale=SCALE, end=END, metrics_chunk_days=1)
         (sim / "summary.json").write_text(json.dumps({"series": s.series, "samples": s.samples, "nodes": s.nodes,

@@ -14,8 +14,9 @@ Alias folding (telemetry.md §9): ``exported_pod`` (ServiceMonitor with honorLab
 (``--use-old-namespace``) become ``pod``; likewise namespace and container; ``Hostname|hostname`` become
 ``node``; ``UUID|uuid`` become ``gpu_uuid``. The folding happens client-side, per series, in
 :func:`normalize.frame_from_matrix` (``Query.fold``, :func:`label_expr`): gauges aggregate ``by`` the target
-*and* alias labels, and the normaliser's group-bys finish the aggregation. ``label_replace`` in PromQL would do the same, but a range
-query evaluates it at every step for every series: 3-4x the server time of the whole query.
+*and* alias labels, and the normaliser's group-bys finish the aggregation. ``label_replace`` in PromQL would do
+the same, but a range query evaluates it at every step for every series: 3-4x the server time of the whole
+query.
 """
 
 from __future__ import annotations

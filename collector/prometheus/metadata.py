@@ -154,7 +154,7 @@ def node_states(frames: dict[str, pl.DataFrame], settings: Settings) -> pl.DataF
     """Per (ts, node): labels and the node facts. The facts are derived in Python once per distinct
     (labels, capacity) combination (a handful per window), then joined back to the intervals."""
     labels = _label_maps(_get(frames, "ksm_node_labels", ["node"]).filter(pl.col("node") != ""), ["node"])
-    cap = (_get(frames, "node_capacity", ["node", "resource"]).with_columns(pl.col("resource").cast(pl.Utf8))
+    cap = (_get(frames, "node_capacity", ["node", "resource"])
            .filter(pl.col("resource").is_in(list(_CAP)))
            .group_by(["ts", "node"])
            .agg(*[pl.col("v").filter(pl.col("resource") == r).max().alias(c) for r, c in _CAP.items()]))
@@ -163,8 +163,7 @@ def node_states(frames: dict[str, pl.DataFrame], settings: Settings) -> pl.DataF
     facts = [_node_facts(lj, {r: v for r, v in zip(_CAP, caps, strict=True) if v is not None}, settings)
              for lj, *caps in combos.iter_rows()]
     fact_schema = {k: t for k, t in _NODE_SCHEMA.items() if k not in ("ts", "node", "labels")}
-    combos = combos.hstack(pl.DataFrame(facts, schema=fact_schema) if facts
-                           else pl.DataFrame(schema=fact_schema))
+    combos = combos.hstack(pl.DataFrame(facts, schema=fact_schema))
     out = base.join(combos, on=["labels", *_CAP.values()], how="left", nulls_equal=True)
     return out.select(*(pl.col(k).cast(t) for k, t in _NODE_SCHEMA.items()))
 
