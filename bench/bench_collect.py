@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import os
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -44,6 +45,7 @@ SPAN = int(os.environ.get("NEOCOST_BENCH_SPAN", str(DAYS)))
 SEED = 1
 END = datetime(2026, 11, 20)
 REPEATS = int(os.environ.get("NEOCOST_BENCH_REPEATS", "3"))
+OPENMETRICS_GB_PER_DAY = {"large": 6.3}  # the simulation's text, all written before the first backfill
 
 
 def prepare() -> Path:
@@ -58,6 +60,12 @@ def prepare() -> Path:
     # day at large scale) before anything was backfilled from them
     backfilled = any(tsdb.glob(".done-*"))
     if not (sim / "truth.json").exists() or not (backfilled or any((sim / "metrics").glob("*.om"))):
+        need = OPENMETRICS_GB_PER_DAY.get(SCALE, 0.0) * DAYS * 1e9
+        free = shutil.disk_usage(CACHE.parent).free
+        if need > free:
+            raise RuntimeError(f"bench_collect: simulating {SCALE}/{DAYS}d writes ~{need / 1e9:.0f} GB of OpenMetrics "
+                             f"before the first backfill, and {free / 1e9:.0f} GB are free; collect a shorter span "
+                             "(e.g. NEOCOST_BENCH_DAYS=2 NEOCOST_BENCH_SPAN=1) or free disk space")
         t = time.time()
         s = simulate(sim, days=DAYS, seed=SEED, scale=SCALE, end=END, metrics_chunk_days=1)
         (sim / "summary.json").write_text(json.dumps({"series": s.series, "samples": s.samples, "nodes": s.nodes,
@@ -280,5 +288,8 @@ if __name__ == "__main__":
         _child(sys.argv[2], sys.argv[3])
     elif len(sys.argv) > 1 and sys.argv[1] == "--prepare":
         prepare()
+    elif len(sys.argv) > 1:
+        print(__doc__)
+        raise SystemExit(0 if sys.argv[1] in ("-h", "--help") else 2)
     else:
         main()
