@@ -1,7 +1,8 @@
 """Benchmark: `neocost collect` (Prometheus) against the ceiling and the usual pick, in one run.
 
 On the simulator's ``large`` scale (default 7 days; ``NEOCOST_BENCH_DAYS``), backfilled into a throwaway
-Prometheus (cached under ``.bench/``: simulated in per-day OpenMetrics chunks, one promtool run per chunk), the
+Prometheus (cached under ``.bench/``: simulated one day at a time, each day's OpenMetrics backfilled by its own
+promtool run and deleted before the next day is written), the
 last ``NEOCOST_BENCH_SPAN`` days (default all) are collected three ways:
 
 - (a) ceiling: the same queries, batches and shards, plain HTTP (identity) + orjson decode with GC paused,
@@ -36,8 +37,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 CACHE = REPO / ".bench"
 RESULTS = REPO / "bench" / "results" / "collect.json"
-# large/7d is the goal's setting (~143 M samples, 44 GB of OpenMetrics; per-day chunks keep promtool at ~1 GB
-# anonymous + the mapped 6.3 GB chunk). Smaller runs: NEOCOST_BENCH_DAYS=2 NEOCOST_BENCH_SPAN=1.
+# large/7d is the goal's setting (~143 M samples, 44 GB of OpenMetrics written and deleted a day at a time; per-day
+# chunks keep promtool at ~1 GB anonymous + the mapped 6.3 GB chunk). Smaller runs: NEOCOST_BENCH_DAYS=2
+# NEOCOST_BENCH_SPAN=1.
 SCALE = os.environ.get("NEOCOST_BENCH_SCALE", "large")
 DAYS = int(os.environ.get("NEOCOST_BENCH_DAYS", "7"))
 # days collected (the last SPAN days of the simulation): a shorter span reuses a longer simulation's TSDB
@@ -45,43 +47,44 @@ SPAN = int(os.environ.get("NEOCOST_BENCH_SPAN", str(DAYS)))
 SEED = 1
 END = datetime(2026, 11, 20)
 REPEATS = int(os.environ.get("NEOCOST_BENCH_REPEATS", "3"))
-OPENMETRICS_GB_PER_DAY = {"large": 6.3}  # the simulation's text, all written before the first backfill
+OPENMETRICS_GB_PER_DAY = {"large": 6.3}  # the simulation's text, one day on disk at a time
 
 
 def prepare() -> Path:
-    """The backfilled TSDB, cached: simulated once in per-day OpenMetrics chunks, each chunk backfilled by its
-    own promtool run (24 h blocks), so promtool's memory is bounded by one day (it maps and re-parses its whole
-    input per output block: large/7d as one file passed 12.9 GB RSS)."""
+    """The backfilled TSDB, cached. The simulation is written one day at a time; each day's OpenMetrics chunk
+    is backfilled by its own promtool run (24 h blocks) and deleted before the next day is written. promtool's
+    memory is bounded by one day (it maps and re-parses its whole input per output block: large/7d as one
+    file passed 12.9 GB RSS), and the disk holds one day of text (large: 6.3 GB) instead of the whole run."""
     from neocost import services
     from neocost.simulate import simulate
     sim = CACHE / f"sim-{SCALE}-{DAYS}d"
     tsdb = CACHE / f"tsdb-{SCALE}-{DAYS}d"
-    # simulate when nothing is cached, or when the OpenMetrics chunks were deleted (to free disk: 6.3 GB a
-    # day at large scale) before anything was backfilled from them
-    backfilled = any(tsdb.glob(".done-*"))
-    if not (sim / "truth.json").exists() or not (backfilled or any((sim / "metrics").glob("*.om"))):
-        need = OPENMETRICS_GB_PER_DAY.get(SCALE, 0.0) * DAYS * 1e9
-        free = shutil.disk_usage(CACHE.parent).free
-        if need > free:
-            raise RuntimeError(f"bench_collect: simulating {SCALE}/{DAYS}d writes ~{need / 1e9:.0f} GB of OpenMetrics "
-                             f"before the first backfill, and {free / 1e9:.0f} GB are free; collect a shorter span "
-                             "(e.g. NEOCOST_BENCH_DAYS=2 NEOCOST_BENCH_SPAN=1) or free disk space")
-        t = time.time()
-        s = simulate(sim, days=DAYS, seed=SEED, scale=SCALE, end=END, metrics_chunk_days=1)
-        (sim / "summary.json").write_text(json.dumps({"series": s.series, "samples": s.samples, "nodes": s.nodes,
-                                                      "pods": s.pods, "gpus": s.gpus}))
-        print(f"simulated {SCALE} {DAYS}d in {time.time() - t:.0f}s: {s.series:,} series, {s.samples:,} samples",
-              file=sys.stderr)
+    if (sim / "truth.json").exists() and len(list(tsdb.glob(".done-*"))) >= DAYS:
+        return tsdb
+    need = OPENMETRICS_GB_PER_DAY.get(SCALE, 0.0) * 1.2e9
+    free = shutil.disk_usage(CACHE.parent).free
+    if need > free:
+        raise RuntimeError(f"bench_collect: simulating {SCALE} writes ~{need / 1e9:.0f} GB of OpenMetrics a day "
+                           f"(backfilled and deleted day by day), and {free / 1e9:.0f} GB are free; free disk space "
+                           "or use a smaller scale (NEOCOST_BENCH_SCALE=medium)")
     tsdb.mkdir(parents=True, exist_ok=True)
-    for chunk in sorted((sim / "metrics").glob("*.om")):
+
+    def backfill(chunk: Path) -> None:
         done = tsdb / f".done-{chunk.stem}"
-        if done.exists():
-            continue
-        t = time.time()
-        services.backfill(chunk, tsdb, max_block_duration="24h")
-        done.write_text("ok")
-        print(f"backfilled {chunk.name} ({chunk.stat().st_size / 1e9:.1f} GB) in {time.time() - t:.0f}s",
-              file=sys.stderr)
+        if not done.exists():  # a day an interrupted run already backfilled is not backfilled twice
+            t = time.time()
+            services.backfill(chunk, tsdb, max_block_duration="24h")
+            done.write_text("ok")
+            print(f"backfilled {chunk.name} ({chunk.stat().st_size / 1e9:.1f} GB) in {time.time() - t:.0f}s",
+                  file=sys.stderr)
+        chunk.unlink()
+
+    t = time.time()
+    s = simulate(sim, days=DAYS, seed=SEED, scale=SCALE, end=END, metrics_chunk_days=1, on_chunk=backfill)
+    (sim / "summary.json").write_text(json.dumps({"series": s.series, "samples": s.samples, "nodes": s.nodes,
+                                                  "pods": s.pods, "gpus": s.gpus}))
+    print(f"simulated and backfilled {SCALE} {DAYS}d in {time.time() - t:.0f}s: {s.series:,} series, "
+          f"{s.samples:,} samples", file=sys.stderr)
     return tsdb
 
 

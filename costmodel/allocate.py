@@ -8,7 +8,6 @@ in one transaction).
 
 from __future__ import annotations
 
-import os
 import re
 import threading
 import time
@@ -263,16 +262,14 @@ def build(con: duckdb.DuckDBPyConnection, *, costmodel: CostModelSettings | None
     if end <= start:
         raise WarehouseError(f"empty window [{start}, {end}); --end must be after --start")
     chunks = [(t, t + HOUR) for t in _hours(start, end)] if hourly_chunks else _chunks(con, start, end, chunk_rows)
-    threads = con.execute("SELECT current_setting('threads'), current_setting('preserve_insertion_order')"
-                          ).fetchall()[0]
-    # every core (DuckDB's default, restated in case the caller lowered it); no ordering needed in temp tables
-    con.execute(f"SET threads = {max(int(threads[0]), os.cpu_count() or 1)}")
+    # no ordering needed in the temp tables; DuckDB's threads stay as configured (`warehouse.threads`, default
+    # every core)
+    order = con.execute("SELECT current_setting('preserve_insertion_order')").fetchall()[0][0]
     con.execute("SET preserve_insertion_order = false")
     try:
         rows, defaulted, unmatched = _build_chunks(con, chunks, costmodel, labels, book, step_seconds)
     finally:
-        con.execute(f"SET threads = {int(threads[0])}")
-        con.execute(f"SET preserve_insertion_order = {str(threads[1]).lower()}")
+        con.execute(f"SET preserve_insertion_order = {str(order).lower()}")
     warnings = []
     if defaulted:
         warnings.append(f"{len(defaulted)} node(s) have no price book row and use the default unit prices: "

@@ -285,6 +285,25 @@ def test_pipelined_build_failure_keeps_earlier_chunks_and_leaves_later_hours(
     assert warehouse.get_watermark(con, "costmodel", "") == end
 
 
+def test_build_keeps_the_configured_threads(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`warehouse.threads` caps DuckDB's threads during a build too (on every cursor of a pipelined one)."""
+    con = warehouse.connect(":memory:", threads=1)
+    r = RawBuilder(con, T0)
+    r.node("n1", cores=4, mem_gib=16, instance_type="t")
+    r.pod("a", "p1", node="n1", requests={"cpu": 1}, span=(0, 24), labels={"team": "x"})
+    seen = set()
+    run = allocate._run
+
+    def spy(cur, name, sql, params):  # type: ignore[no-untyped-def]
+        seen.add(cur.execute("SELECT current_setting('threads')").fetchone()[0])
+        run(cur, name, sql, params)
+
+    monkeypatch.setattr(allocate, "_run", spy)
+    allocate.build(con, book=_book(), start=T0, end=T0 + timedelta(hours=2), chunk_rows=10)
+    assert seen == {1}
+    con.close()
+
+
 def test_api_labels_observed_after_ksm_history(con: duckdb.DuckDBPyConnection) -> None:
     r = RawBuilder(con, T0)
     r.node("n1", cores=12, mem_gib=0, instance_type="t")  # 0.60 $/h

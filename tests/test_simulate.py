@@ -337,3 +337,22 @@ def test_cli_help_explains_itself() -> None:
     assert res.exit_code == 0 and "--scale" in res.output and "truth.json" in res.output
     res = CliRunner().invoke(cmd, ["serve-k8s", "--help"])
     assert res.exit_code == 0 and "410" in res.output and "--kubeconfig" in res.output
+
+
+def test_chunks_handed_over_one_at_a_time_equal_the_split_run(tmp_path: Path) -> None:
+    """``on_chunk`` (the collect benchmark backfills and deletes each day as it is written): the same files as
+    writing every chunk at once, and only one chunk on disk at a time."""
+    whole = simulate(tmp_path / "all", days=2, seed=3, scale="small", end=END, metrics_chunk_days=1)
+    expected = {p.name: _sha(p) for p in (tmp_path / "all" / "metrics").glob("*.om")}
+    handed: dict[str, str] = {}
+
+    def take(path: Path) -> None:
+        assert [p.name for p in path.parent.glob("*.om")] == [path.name]  # the earlier chunks are gone
+        handed[path.name] = _sha(path)
+        path.unlink()
+
+    s = simulate(tmp_path / "one", days=2, seed=3, scale="small", end=END, metrics_chunk_days=1, on_chunk=take)
+    assert len(expected) == 2 and handed == expected
+    assert (s.series, s.samples) == (whole.series, whole.samples) and s.samples > 0
+    with pytest.raises(ValueError, match="on_chunk needs metrics_chunk_days"):
+        simulate(tmp_path / "bad", days=1, scale="small", end=END, on_chunk=take)

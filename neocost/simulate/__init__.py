@@ -39,12 +39,19 @@ class SimSummary:
 
 def simulate(out: Path, *, days: int = 7, seed: int = 1, scale: str = "small", end: datetime | None = None,
              scrape_interval: int | None = None, embeddings_hours: int = 48, embeddings_rows_per_hour: int = 250,
-             progress: Callable[[str], None] | None = None, metrics_chunk_days: int | None = None) -> SimSummary:
+             progress: Callable[[str], None] | None = None, metrics_chunk_days: int | None = None,
+             on_chunk: Callable[[Path], None] | None = None) -> SimSummary:
     """Simulate ``days`` ending at ``end`` (naive UTC, default today 00:00) and write everything under ``out``.
 
     ``metrics_chunk_days``: instead of ``metrics.om``, write ``metrics/<YYYY-MM-DD>.om``, one OpenMetrics file
     per that many days (each ends in ``# EOF``), so large simulations can be backfilled one chunk per promtool
-    run with bounded memory (promtool maps and re-parses its whole input per output block)."""
+    run with bounded memory (promtool maps and re-parses its whole input per output block).
+
+    ``on_chunk`` (with ``metrics_chunk_days``): the chunks are written one after another and each finished file
+    is handed to ``on_chunk`` before the next is started (e.g. backfill it and delete it), so the disk holds one
+    chunk at a time instead of the whole run (large scale: 6.3 GB of text a day). The metric families are then
+    generated once per chunk instead of once; they are a pure function of the cluster, so the files are the
+    same either way."""
     from neocost.simulate import embeddings, k8s_objects, s3_inventory
     from neocost.simulate.exporters import cadvisor_families, dcgm_families, ksm_families
     from neocost.simulate.openmetrics import OpenMetricsWriter
@@ -54,6 +61,8 @@ def simulate(out: Path, *, days: int = 7, seed: int = 1, scale: str = "small", e
     from neocost.simulate.volumes import volume_families
     from neocost.simulate.workloads import build_cluster
 
+    if on_chunk is not None and metrics_chunk_days is None:
+        raise ValueError("on_chunk needs metrics_chunk_days")
     if scale not in SCALES:
         raise ValueError(f"scale {scale!r} is not one of {', '.join(SCALES)}")
     if days < 1:
@@ -89,7 +98,7 @@ def simulate(out: Path, *, days: int = 7, seed: int = 1, scale: str = "small", e
         series, samples = w.series, w.samples
     else:
         series, samples = _write_chunks(out / "metrics", cluster, groups, start, t0, n, scrape,
-                                        metrics_chunk_days, say)
+                                        metrics_chunk_days, say, on_chunk)
     secs["metrics"] = time.perf_counter() - tic
 
     tic = time.perf_counter()
@@ -114,8 +123,10 @@ def simulate(out: Path, *, days: int = 7, seed: int = 1, scale: str = "small", e
 
 
 def _write_chunks(folder: Path, cluster, groups, start: datetime, t0: int, n: int, scrape: int,  # type: ignore[no-untyped-def]
-                  chunk_days: int, say: Callable[[str], None]) -> tuple[int, int]:
-    """One OpenMetrics file per ``chunk_days`` (families are generated once and split by interval)."""
+                  chunk_days: int, say: Callable[[str], None],
+                  on_chunk: Callable[[Path], None] | None = None) -> tuple[int, int]:
+    """One OpenMetrics file per ``chunk_days``: all at once (families generated once and split by interval), or
+    with ``on_chunk`` one after another (families generated once per chunk), each handed over when finished."""
     from neocost.simulate.openmetrics import OpenMetricsWriter
 
     if chunk_days < 1:
@@ -123,23 +134,30 @@ def _write_chunks(folder: Path, cluster, groups, start: datetime, t0: int, n: in
     folder.mkdir(parents=True, exist_ok=True)
     per = chunk_days * 288
     bounds = [(lo, min(n, lo + per)) for lo in range(0, n, per)]
-    handles = [open(folder / f"{start + timedelta(minutes=5 * lo):%Y-%m-%d}.om", "wb", buffering=1 << 22)
-               for lo, _ in bounds]
-    writers = [OpenMetricsWriter(fh, t0, scrape) for fh in handles]
-    series = 0
-    try:
-        for group, fams in groups:
-            say(f"writing {group} metrics ({len(bounds)} chunks)")
-            for fam in fams(cluster):
-                series += sum(1 for s in fam.series if s.values.size)
-                for w, iv in zip(writers, bounds):
-                    w.write(fam, intervals=iv)
-        for w in writers:
-            w.close()
-    finally:
-        for fh in handles:
-            fh.close()
-    return series, sum(w.samples for w in writers)
+    paths = [folder / f"{start + timedelta(minutes=5 * lo):%Y-%m-%d}.om" for lo, _ in bounds]
+    series = samples = 0
+    batches = [list(range(len(bounds)))] if on_chunk is None else [[i] for i in range(len(bounds))]
+    for k, batch in enumerate(batches):
+        which = f"{len(bounds)} chunks" if on_chunk is None else f"chunk {k + 1} of {len(bounds)}"
+        handles = [open(paths[i], "wb", buffering=1 << 22) for i in batch]
+        writers = [OpenMetricsWriter(fh, t0, scrape) for fh in handles]
+        try:
+            for group, fams in groups:
+                say(f"writing {group} metrics ({which})")
+                for fam in fams(cluster):
+                    if k == 0:
+                        series += sum(1 for s in fam.series if s.values.size)
+                    for w, i in zip(writers, batch):
+                        w.write(fam, intervals=bounds[i])
+            for w in writers:
+                w.close()
+        finally:
+            for fh in handles:
+                fh.close()
+        samples += sum(w.samples for w in writers)
+        if on_chunk is not None:
+            on_chunk(paths[batch[0]])
+    return series, samples
 
 
 def _version() -> str:
