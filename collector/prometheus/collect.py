@@ -100,9 +100,8 @@ def fetch_shard(client: PromClient, query: Query, shard: Shard, resolution: str,
         matrix = (fastmatrix.parse(body, query.fields)
                   or fastmatrix.Matrix.from_result(decode_matrix(body, query.name)))
         del body
-        frame = normalize.frame_from_matrix(matrix, query.labels, query.fold, categorical=True)
-        del matrix
-    return normalize.to_rows(query, frame, shard), frame.height, 0
+        rows = normalize.rows_from_matrix(query, matrix, shard, categorical=True)
+    return rows, len(matrix.v), 0
 
 
 class Collector:

@@ -1,8 +1,9 @@
 """Pure normalisation: decoded ``query_range`` matrices -> polars frames -> rows of the raw tables.
 
-No I/O here. The flow per query and shard is :func:`matrix_to_frame` (labels + ``sid`` + eval time ``t`` in ms +
-value ``v``), then :func:`gauge_rows` or :func:`counter_deltas` (both give ``ts`` = the interval start in ms),
+No I/O here. The flow per query and shard is :func:`frame_from_matrix` (labels + ``sid`` + eval time ``t`` in ms
++ value ``v``), then :func:`gauge_rows` or :func:`counter_deltas` (both give ``ts`` = the interval start in ms),
 then the table builders join the named frames into the exact columns of ``neocost/migrations/0002_raw.sql``.
+The collector runs the first two steps as :func:`rows_from_matrix` (labels attached after the filters).
 
 Counters: per series (``sid``), ``delta = v - prev`` when ``v >= prev`` else ``v`` (a reset restarts from 0); a
 series' first point at the shard's baseline evaluation only sets ``prev``; a series first seen later was born
@@ -41,17 +42,37 @@ def frame_from_matrix(m: Matrix, labels: Sequence[str] | None, fold: Sequence[st
     values (:func:`catalog.label_expr`: the last non-empty alias, else the label itself). ``categorical``: label
     columns as ``pl.Categorical`` (the collector: a u32 code per point instead of a string per point, ~1/3 of a
     batch's memory; the table builders group and join on the codes and cast back to strings at the end, :func:`_ts`)."""
+    per_series = series_labels(m, labels, fold, categorical=categorical)
+    points = _points(m)
+    return pl.DataFrame([*per_series[points["sid"]].get_columns(), *points.get_columns()])
+
+
+def series_labels(m: Matrix, labels: Sequence[str] | None, fold: Sequence[str] = (), *,
+                  categorical: bool = False) -> pl.DataFrame:
+    """One row per series: the label columns of :func:`frame_from_matrix`."""
     have = set(m.labels.columns)
     if labels is None:
         labels = sorted((have | set(fold)) - {"__name__"})
-    sid = np.repeat(np.arange(len(m.lens), dtype=np.int32), m.lens)
     dtype = pl.Categorical if categorical else pl.Utf8
     # with_columns broadcasts the '' of a label no series has to every series (a select would give one row)
     base = m.labels if m.labels.width else pl.DataFrame({"_": pl.Series([None] * len(m.lens), dtype=pl.Utf8)})
-    per_series = base.with_columns(label_expr(lab, have, lab in fold).cast(dtype).alias(lab) for lab in labels)
-    cols = per_series.select(pl.col(lab).gather(sid) for lab in labels).get_columns()
-    return pl.DataFrame([*cols, pl.Series("sid", sid), pl.Series("t", m.t_ms, dtype=pl.Int64),
+    return (base.with_columns(label_expr(lab, have, lab in fold).cast(dtype).alias(lab) for lab in labels)
+            .select(labels))
+
+
+def _points(m: Matrix) -> pl.DataFrame:
+    sid = np.repeat(np.arange(len(m.lens), dtype=np.int32), m.lens)
+    return pl.DataFrame([pl.Series("sid", sid), pl.Series("t", m.t_ms, dtype=pl.Int64),
                          pl.Series("v", m.v, dtype=pl.Float64)])
+
+
+def rows_from_matrix(query: Query, m: Matrix, shard: Shard, *, categorical: bool = False) -> pl.DataFrame:
+    """``to_rows(query, frame_from_matrix(m, ...), shard)``, computed on the narrow ``(sid, t, v)`` points and
+    only then given the label columns (gathered per kept row): the filters and deltas copy three columns instead
+    of every label column, and dropped points never get labels."""
+    per_series = series_labels(m, query.labels, query.fold, categorical=categorical)
+    rows = _rows(query, _points(m).lazy(), shard).collect()
+    return pl.DataFrame([*per_series[rows["sid"]].get_columns(), rows["v"], rows["ts"]])
 
 
 def empty_frame(labels: Sequence[str]) -> pl.DataFrame:
@@ -61,27 +82,38 @@ def empty_frame(labels: Sequence[str]) -> pl.DataFrame:
 
 def gauge_rows(frame: pl.DataFrame, shard: Shard, scale: float = 1.0) -> pl.DataFrame:
     """Gauge values per interval: ``ts`` = interval start (ms), ``v`` scaled; NaN and sentinels dropped."""
-    v = pl.col("v") * scale if scale != 1.0 else pl.col("v")
-    return (frame.filter(pl.col("v").is_finite() & (pl.col("v").abs() < DCGM_SENTINEL_ABOVE))
-            .with_columns(ts=pl.col("t") + (EPS_MS - shard.step_ms), v=v).drop("t", "sid"))
+    return _gauge(frame.lazy(), shard, scale).drop("t", "sid").collect()
 
 
 def counter_deltas(frame: pl.DataFrame, shard: Shard, scale: float = 1.0) -> pl.DataFrame:
     """Exact per-interval increases of the shard's intervals (see the module docstring)."""
+    return _counter(frame.lazy(), shard, scale).drop("t", "sid").collect()
+
+
+def to_rows(query: Query, frame: pl.DataFrame, shard: Shard) -> pl.DataFrame:
+    return _rows(query, frame.lazy(), shard).drop("t", "sid").collect()
+
+
+def _rows(query: Query, lf: pl.LazyFrame, shard: Shard) -> pl.LazyFrame:
+    return _counter(lf, shard, query.scale) if query.counter else _gauge(lf, shard, query.scale)
+
+
+def _gauge(lf: pl.LazyFrame, shard: Shard, scale: float) -> pl.LazyFrame:
+    v = pl.col("v") * scale if scale != 1.0 else pl.col("v")
+    return (lf.filter(pl.col("v").is_finite() & (pl.col("v").abs() < DCGM_SENTINEL_ABOVE))
+            .with_columns(ts=pl.col("t") + (EPS_MS - shard.step_ms), v=v))
+
+
+def _counter(lf: pl.LazyFrame, shard: Shard, scale: float) -> pl.LazyFrame:
     baseline, _ = shard.eval_range(counter=True)
-    f = frame.filter(pl.col("v").is_finite())
     sid = pl.col("sid")
     prev = pl.col("v").shift(1)
     first = sid != sid.shift(1)
     delta = (pl.when(first.fill_null(True)).then(pl.col("v"))
              .when(pl.col("v") >= prev).then(pl.col("v") - prev)
              .otherwise(pl.col("v")))
-    out = f.with_columns(v=delta * scale if scale != 1.0 else delta).filter(pl.col("t") != baseline)
-    return out.with_columns(ts=pl.col("t") + (EPS_MS - shard.step_ms)).drop("t", "sid")
-
-
-def to_rows(query: Query, frame: pl.DataFrame, shard: Shard) -> pl.DataFrame:
-    return counter_deltas(frame, shard, query.scale) if query.counter else gauge_rows(frame, shard, query.scale)
+    out = lf.filter(pl.col("v").is_finite()).with_columns(v=delta * scale if scale != 1.0 else delta)
+    return out.filter(pl.col("t") != baseline).with_columns(ts=pl.col("t") + (EPS_MS - shard.step_ms))
 
 
 # --- table builders --------------------------------------------------------------------------------------------
