@@ -234,7 +234,8 @@ def _params(settings: CostModelSettings, labels: LabelSettings, book: pb.PriceBo
     split = settings.egress_fallback_split
     egress_gib = sum(share * book.egress_price(klass) for klass, share in split.items())
     keys = tag_key_params(labels)
-    return {"start": start, "end": end, "dt": step_seconds / 3600.0, "shared": list(settings.shared_namespaces),
+    return {"start": start, "end": end, "dt": step_seconds / 3600.0, "step": step_seconds,
+            "shared": list(settings.shared_namespaces),
             "idle_mode": settings.share_idle, "shared_mode": settings.share_shared, "egress_gib": egress_gib,
             "volume_gib_month": book.defaults.volume_gib_month, **keys}
 

@@ -1,30 +1,82 @@
 -- Container allocation per interval (docs/cost-semantics.md): GPU = units (time slice 1/R, MIG g/slices)
--- x price; CPU and RAM = max(request, usage) x price; all x running share x interval hours. Request and usage
--- rows are keyed by integers and grouped in one pass (UNION ALL + GROUP BY, no join of the two); only
--- containers with request rows on a priced node and running > 0 count.
+-- x price; CPU and RAM = max(request, usage) x price; all x running share x interval hours. Only containers
+-- with request rows on a priced node and running > 0 count; usage only where there are requests.
+--
+-- Segments (cm_cseg): a container's request runs (25_keys.sql) on a priced node, pivoted to cpu / memory / GPU
+-- columns per (node, running, first, last, count). A container is `clean` when each of its segments covers
+-- every interval of its span on one grid phase and its segments do not overlap: then each interval of a
+-- segment has exactly that segment's requests. Clean containers (nearly all) take their usage rows through a
+-- join on (cid, interval inside the segment) against a few thousand segments, instead of merging request rows
+-- per (interval, container) in a hash aggregation over the whole window and joining the usage to that; their
+-- intervals without a usage row are generated from the segment. The others take the per-interval path.
+CREATE OR REPLACE TEMP TABLE cm_cseg AS
+WITH s AS (
+    SELECT d.cid, p.nid, r.run, r.t0, r.t1, r.n,
+           bool_and(r.phase_lo = r.phase_hi) AS on_grid,
+           sum(CASE r.resource WHEN 'cpu' THEN coalesce(r.request, 0) END) AS cpu_req,
+           sum(CASE r.resource WHEN 'memory' THEN coalesce(r.request, 0) END) AS mem_req,
+           sum(CASE WHEN r.resource = 'nvidia_com_gpu' THEN coalesce(r.request, r."limit", 0) / p.gpu_replicas
+                    WHEN r.resource LIKE 'nvidia_com_mig_%'
+                        THEN coalesce(r.request, r."limit", 0)
+                             * TRY_CAST(regexp_extract(r.resource, '^nvidia_com_mig_(\d+)g', 1) AS DOUBLE)
+                             / p.mig_slices
+                    END) AS gpu_units
+    FROM cm_rr r JOIN cm_cdim d USING (namespace, pod, container) JOIN cm_price p ON p.node = r.node
+    GROUP BY d.cid, p.nid, r.run, r.t0, r.t1, r.n
+), o AS (
+    SELECT *, max(t1) OVER (PARTITION BY cid ORDER BY t0, t1 ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
+                  AS prev_t1
+    FROM s
+)
+SELECT row_number() OVER ()::INTEGER AS sid, cid, nid, run, t0, t1, n, cpu_req, mem_req, gpu_units,
+       bool_and(on_grid AND epoch_us(t1) - epoch_us(t0) = (n - 1) * $step::BIGINT * 1000000
+                AND coalesce(prev_t1 < t0, true)) OVER (PARTITION BY cid) AS clean
+FROM o;
+
+CREATE OR REPLACE TEMP TABLE cm_use AS
+SELECT u.ts, d.cid, u.cpu_cores, u.memory_bytes FROM raw.container_usage u
+JOIN cm_cdim d USING (namespace, pod, container)
+WHERE u.ts >= $start AND u.ts < $end;
+
+-- clean containers' intervals that have a usage row: inside a segment and on its grid (the raw tables' unique
+-- keys: at most one usage row per interval)
+CREATE OR REPLACE TEMP TABLE cm_um AS
+SELECT u.ts, s.sid, s.cid, s.nid, s.run, s.cpu_req, s.mem_req, s.gpu_units, u.cpu_cores AS cpu_use,
+       u.memory_bytes AS mem_use
+FROM cm_use u JOIN cm_cseg s ON s.cid = u.cid AND u.ts >= s.t0 AND u.ts <= s.t1
+WHERE s.clean AND (epoch_us(u.ts) - epoch_us(s.t0)) % ($step::BIGINT * 1000000) = 0;
+
 CREATE OR REPLACE TEMP TABLE cm_ctr AS
-WITH j AS (
-    SELECT r.ts, d.cid, p.nid, coalesce(r.running, 1.0) AS run,
-           CASE r.resource WHEN 'cpu' THEN coalesce(r.request, 0) END AS cpu_req,
-           CASE r.resource WHEN 'memory' THEN coalesce(r.request, 0) END AS mem_req,
-           CASE WHEN r.resource = 'nvidia_com_gpu' THEN coalesce(r.request, r."limit", 0) / p.gpu_replicas
-                WHEN r.resource LIKE 'nvidia_com_mig_%'
-                    THEN coalesce(r.request, r."limit", 0)
-                         * TRY_CAST(regexp_extract(r.resource, '^nvidia_com_mig_(\d+)g', 1) AS DOUBLE) / p.mig_slices
-                END AS gpu_units
+WITH gap AS (
+    -- clean segments with intervals that have no usage row
+    SELECT s.* FROM cm_cseg s LEFT JOIN (SELECT sid, count(*) AS k FROM cm_um GROUP BY sid) m USING (sid)
+    WHERE s.clean AND s.n > coalesce(m.k, 0)
+), per_interval AS (
+    -- containers that are not clean: request rows merged per (interval, container)
+    SELECT r.ts, d.cid, any_value(p.nid) AS nid, max(coalesce(r.running, 1.0)) AS run,
+           sum(CASE r.resource WHEN 'cpu' THEN coalesce(r.request, 0) END) AS cpu_req,
+           sum(CASE r.resource WHEN 'memory' THEN coalesce(r.request, 0) END) AS mem_req,
+           sum(CASE WHEN r.resource = 'nvidia_com_gpu' THEN coalesce(r.request, r."limit", 0) / p.gpu_replicas
+                    WHEN r.resource LIKE 'nvidia_com_mig_%'
+                        THEN coalesce(r.request, r."limit", 0)
+                             * TRY_CAST(regexp_extract(r.resource, '^nvidia_com_mig_(\d+)g', 1) AS DOUBLE)
+                             / p.mig_slices
+                    END) AS gpu_units
     FROM raw.container_requests r
-    JOIN cm_cdim d USING (namespace, pod, container)
+    JOIN (SELECT * FROM cm_cdim SEMI JOIN (SELECT cid FROM cm_cseg WHERE NOT clean) x USING (cid)) d
+        USING (namespace, pod, container)
     JOIN cm_price p ON p.node = r.node
     WHERE r.ts >= $start AND r.ts < $end
-), g AS (
-    SELECT ts, cid, any_value(nid) AS nid, max(run) AS run, sum(cpu_req) AS cpu_req, sum(mem_req) AS mem_req,
-           sum(gpu_units) AS gpu_units
-    FROM j GROUP BY ts, cid
+    GROUP BY r.ts, d.cid
 ), r AS (
-    SELECT g.*, u.cpu_cores AS cpu_use, u.memory_bytes AS mem_use
-    FROM g LEFT JOIN (SELECT u.ts, d.cid, u.cpu_cores, u.memory_bytes FROM raw.container_usage u
-                      JOIN cm_cdim d USING (namespace, pod, container)
-                      WHERE u.ts >= $start AND u.ts < $end) u ON u.ts = g.ts AND u.cid = g.cid
+    SELECT ts, cid, nid, run, cpu_req, mem_req, gpu_units, cpu_use, mem_use FROM cm_um
+    UNION ALL
+    SELECT g.ts, g.cid, g.nid, g.run, g.cpu_req, g.mem_req, g.gpu_units, NULL, NULL
+    FROM (SELECT unnest(range(t0, t1 + to_seconds($step), to_seconds($step))) AS ts, cid, nid, run, cpu_req,
+                 mem_req, gpu_units FROM gap) g
+    ANTI JOIN cm_use u ON u.ts = g.ts AND u.cid = g.cid
+    UNION ALL
+    SELECT g.*, u.cpu_cores, u.memory_bytes FROM per_interval g LEFT JOIN cm_use u ON u.ts = g.ts AND u.cid = g.cid
 ), q AS (
     SELECT r.ts, r.cid, d.pid, r.nid, d.is_shared, r.run * $dt AS h,
            coalesce(r.cpu_req, 0) AS cpu_req, coalesce(r.cpu_use, 0) AS cpu_use,
@@ -43,3 +95,7 @@ SELECT ts, cid, pid, nid, is_shared,
        greatest(cpu_req, cpu_use) * h * cpu_core_hourly AS cpu_cost,
        greatest(ram_req, ram_use) * h * ram_gib_hourly AS ram_cost
 FROM q;
+
+DROP TABLE cm_um;
+DROP TABLE cm_use;
+DROP TABLE cm_rr
