@@ -332,7 +332,7 @@ def test_ksm_metadata_when_no_pod_has_labels(tmp_path: Path) -> None:
         counts = metadata.write(con, out, W0, W0 + timedelta(minutes=20), Spool(tmp_path / "spool"))
     assert counts == {"raw.k8s_pod": 1, "raw.k8s_namespace": 1, "raw.k8s_node": 1}
     assert con.execute("SELECT pod, node, controller_kind, labels, valid_from FROM raw.k8s_pod").fetchall() == [
-        ("p", "n", "CronJob", {}, W0)]
+        ("p", "n", "CronJob", {}, pods[0]["valid_from"])]
     assert con.execute("SELECT labels FROM raw.k8s_namespace").fetchall() == [({"team": "t"},)]
     assert con.execute("SELECT node, labels FROM raw.k8s_node").fetchall() == [("n", {"zone": "z"})]
     assert list((tmp_path / "spool").iterdir()) == []
