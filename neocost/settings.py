@@ -55,6 +55,9 @@ class PrometheusSettings(_Section):
                         "transaction (a failed window leaves nothing behind).")
     initial_lookback: str = Field("1d", description="First incremental run (no watermark yet) starts this far back.")
     shards_per_query: int = Field(2, ge=1, le=64, description="Time shards per query and window (on the step grid).")
+    duckdb_memory_limit: str = Field("256MB", description="DuckDB's memory limit while collecting, unless "
+                                     "warehouse.memory_limit is set: committed rows stay cached in DuckDB up to "
+                                     "its limit, ~90 MB more per large-scale day, so long backfills would grow.")
     model_labels: dict[str, str] = Field(default_factory=dict, description="Label carrying the served model per "
                                          "inference server, e.g. {vllm = \"model_name\", otel = "
                                          "\"gen_ai_response_model\"} (defaults per server).")

@@ -130,8 +130,14 @@ def test_twice_and_halves_equal_once(prometheus: services.PrometheusServer, sim_
     once = dump(warehouse.connect(collected, read_only=True))
     s = settings_for(prometheus.url)
     con = warehouse.connect(tmp_path / "halves.duckdb")
+    limit = con.execute("SELECT current_setting('memory_limit')").fetchone()
     mid = sim_small.start + (sim_small.end - sim_small.start) / 2 + timedelta(hours=5)  # not on a window edge
-    assert collect_prometheus(s, con, start=mid, end=sim_small.end).status == "ok"
+    seen, other = [], con.cursor()  # memory_limit is the database's: another cursor sees it
+    assert collect_prometheus(s, con, start=mid, end=sim_small.end, progress=lambda ev: seen.append(
+        other.execute("SELECT current_setting('memory_limit')").fetchone()[0])).status == "ok"
+    # DuckDB's cache is capped while collecting (prometheus.duckdb_memory_limit) and the limit restored after
+    assert seen and set(seen) == {"244.1 MiB"}
+    assert con.execute("SELECT current_setting('memory_limit')").fetchone() == limit
     assert collect_prometheus(s, con, start=sim_small.start, end=mid).status == "ok"
     assert dump(con) == once
     # and collecting a stretch again (the incremental overlap) changes nothing
