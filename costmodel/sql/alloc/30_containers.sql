@@ -6,9 +6,9 @@
 -- columns per (node, running, first, last, count). A container is `clean` when each of its segments covers
 -- every interval of its span on one grid phase and its segments do not overlap: then each interval of a
 -- segment has exactly that segment's requests. Clean containers (nearly all) take their usage rows through a
--- join on (container, interval inside the segment) against a few thousand segments, instead of merging request
--- rows per (interval, container) in a hash aggregation over the whole window and joining the usage to that;
--- their intervals without a usage row are generated from the segment. The others take the per-interval path.
+-- join on (cid, interval inside the segment) against a few thousand segments, instead of merging request rows
+-- per (interval, container) in a hash aggregation over the whole window and joining the usage to that; their
+-- intervals without a usage row are generated from the segment. The others take the per-interval path.
 CREATE OR REPLACE TEMP TABLE cm_cseg AS
 WITH s AS (
     SELECT d.cid, p.nid, r.run, r.t0, r.t1, r.n,
@@ -28,22 +28,23 @@ WITH s AS (
                   AS prev_t1
     FROM s
 )
-SELECT row_number() OVER ()::INTEGER AS sid, o.cid, d.namespace, d.pod, d.container, o.nid, o.run, o.t0, o.t1, o.n,
-       o.cpu_req, o.mem_req, o.gpu_units,
+SELECT row_number() OVER ()::INTEGER AS sid, cid, nid, run, t0, t1, n, cpu_req, mem_req, gpu_units,
        bool_and(on_grid AND epoch_us(t1) - epoch_us(t0) = (n - 1) * $step::BIGINT * 1000000
-                AND coalesce(prev_t1 < t0, true)) OVER (PARTITION BY o.cid) AS clean
-FROM o JOIN cm_cdim d USING (cid);
+                AND coalesce(prev_t1 < t0, true)) OVER (PARTITION BY cid) AS clean
+FROM o;
+
+CREATE OR REPLACE TEMP TABLE cm_use AS
+SELECT u.ts, d.cid, u.cpu_cores, u.memory_bytes FROM raw.container_usage u
+JOIN cm_cdim d USING (namespace, pod, container)
+WHERE u.ts >= $start AND u.ts < $end;
 
 -- clean containers' intervals that have a usage row: inside a segment and on its grid (the raw tables' unique
--- keys: at most one usage row per interval); the usage rows find their segment by name and time
+-- keys: at most one usage row per interval)
 CREATE OR REPLACE TEMP TABLE cm_um AS
 SELECT u.ts, s.sid, s.cid, s.nid, s.run, s.cpu_req, s.mem_req, s.gpu_units, u.cpu_cores AS cpu_use,
        u.memory_bytes AS mem_use
-FROM raw.container_usage u
-JOIN cm_cseg s ON s.namespace = u.namespace AND s.pod = u.pod AND s.container = u.container
-              AND u.ts >= s.t0 AND u.ts <= s.t1
-WHERE u.ts >= $start AND u.ts < $end AND s.clean
-  AND (epoch_us(u.ts) - epoch_us(s.t0)) % ($step::BIGINT * 1000000) = 0;
+FROM cm_use u JOIN cm_cseg s ON s.cid = u.cid AND u.ts >= s.t0 AND u.ts <= s.t1
+WHERE s.clean AND (epoch_us(u.ts) - epoch_us(s.t0)) % ($step::BIGINT * 1000000) = 0;
 
 CREATE OR REPLACE TEMP TABLE cm_ctr AS
 WITH gap AS (
@@ -73,14 +74,9 @@ WITH gap AS (
     SELECT g.ts, g.cid, g.nid, g.run, g.cpu_req, g.mem_req, g.gpu_units, NULL, NULL
     FROM (SELECT unnest(range(t0, t1 + to_seconds($step), to_seconds($step))) AS ts, cid, nid, run, cpu_req,
                  mem_req, gpu_units FROM gap) g
-    ANTI JOIN cm_um u ON u.ts = g.ts AND u.cid = g.cid  -- a usage row on a clean segment's grid is in cm_um
+    ANTI JOIN cm_use u ON u.ts = g.ts AND u.cid = g.cid
     UNION ALL
-    SELECT g.*, u.cpu_cores, u.memory_bytes
-    FROM per_interval g
-    LEFT JOIN (SELECT u.ts, d.cid, u.cpu_cores, u.memory_bytes FROM raw.container_usage u
-               JOIN (SELECT * FROM cm_cdim SEMI JOIN (SELECT cid FROM cm_cseg WHERE NOT clean) x USING (cid)) d
-                   USING (namespace, pod, container)
-               WHERE u.ts >= $start AND u.ts < $end) u ON u.ts = g.ts AND u.cid = g.cid
+    SELECT g.*, u.cpu_cores, u.memory_bytes FROM per_interval g LEFT JOIN cm_use u ON u.ts = g.ts AND u.cid = g.cid
 ), q AS (
     SELECT r.ts, r.cid, d.pid, r.nid, d.is_shared, r.run * $dt AS h,
            coalesce(r.cpu_req, 0) AS cpu_req, coalesce(r.cpu_use, 0) AS cpu_use,
@@ -101,4 +97,5 @@ SELECT ts, cid, pid, nid, is_shared,
 FROM q;
 
 DROP TABLE cm_um;
+DROP TABLE cm_use;
 DROP TABLE cm_rr
