@@ -323,9 +323,9 @@ def test_ksm_metadata_when_no_pod_has_labels(tmp_path: Path) -> None:
         frames[q.name] = normalize.to_rows(q, normalize.frame_from_matrix(m, q.labels, q.fold, categorical=True), s)
     settings_ = load_settings(None, {"prometheus": {"url": "http://x"}}, environ={})
     out = metadata.build(frames, W0, W0 + timedelta(minutes=20), STEP, settings_)
-    pods = out["raw.k8s_pod"].to_dicts()
+    pods = out["raw.k8s_pod"].to_pylist()
     assert [(p["pod"], p["controller_kind"], p["controller_name"], p["labels"]) for p in pods] == [
-        ("p", "CronJob", "etl", "{}")]
+        ("p", "CronJob", "etl", [])]
     assert pods[0]["valid_to"] - pods[0]["valid_from"] == timedelta(minutes=5)
     con = warehouse.connect(":memory:")
     with warehouse.transaction(con):
@@ -348,7 +348,7 @@ def test_ksm_metadata_without_any_kube_state_metrics() -> None:
               for q in catalog.catalog()}
     settings_ = load_settings(None, {"prometheus": {"url": "http://x"}}, environ={})
     out = metadata.build(frames, W0, W0 + timedelta(minutes=20), STEP, settings_)
-    assert out and all(t.height == 0 for t in out.values())
+    assert out and all(t.num_rows == 0 for t in out.values())
 
 
 def test_ksm_node_states_facts_per_interval() -> None:

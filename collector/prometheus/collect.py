@@ -28,6 +28,7 @@ from typing import Any
 
 import duckdb
 import polars as pl
+import pyarrow as pa
 
 from collector.prometheus import fastmatrix, metadata, normalize, volumes
 from collector.prometheus.catalog import Query, catalog
@@ -56,7 +57,7 @@ class WindowData:
     splits: int = 0
 
 
-def _add(counts: Counter[str], built: tuple[dict[str, int], dict[str, pl.DataFrame]]) -> dict[str, pl.DataFrame]:
+def _add(counts: Counter[str], built: tuple[dict[str, int], dict[str, pa.Table]]) -> dict[str, pa.Table]:
     """Add a built batch's row counts to ``counts``; return its ksm versions."""
     counts.update(built[0])
     return built[1]
@@ -158,7 +159,7 @@ class Collector:
         }
 
     def build(self, data: WindowData, spool: Spool, replace: tuple[datetime, datetime] | None
-              ) -> tuple[dict[str, int], dict[str, pl.DataFrame]]:
+              ) -> tuple[dict[str, int], dict[str, pa.Table]]:
         """One fetch batch -> rows inserted into every raw table (the window's first batch passes its commit
         window as ``replace``, which the rows then replace), and its ksm versions. Runs on the build thread,
         inside the window's open transaction (the main thread touches the connection only before and after):
@@ -169,14 +170,13 @@ class Collector:
         meta = metadata.build(data.frames, data.start, data.end, self.step, self.settings) if self.use_ksm else {}
         return counts, meta
 
-    def _finish(self, ws: datetime, we: datetime, metas: list[dict[str, pl.DataFrame]], spool: Spool
-                ) -> dict[str, int]:
+    def _finish(self, ws: datetime, we: datetime, metas: list[dict[str, pa.Table]]) -> dict[str, int]:
         """The window's ksm versions, written together (the history's merge step joins versions that touch at
         batch edges, exactly as writing batch by batch would), and the watermark (inside the transaction)."""
         counts: dict[str, int] = {}
         if metas and metas[0]:
-            meta = {t: pl.concat([m[t] for m in metas], how="diagonal_relaxed") for t in metas[0]}
-            counts = metadata.write(self.con, meta, ws, we, spool)
+            meta = {t: pa.concat_tables([m[t] for m in metas], promote_options="permissive") for t in metas[0]}
+            counts = metadata.write(self.con, meta, ws, we)
         warehouse.set_watermark(self.con, SOURCE, "", we)
         return counts
 
@@ -204,8 +204,8 @@ class Collector:
                 try:
                     # the window's batches and its watermark commit together: a failure leaves nothing behind
                     with warehouse.transaction(self.con):
-                        metas: list[dict[str, pl.DataFrame]] = []
-                        building: Future[tuple[dict[str, int], dict[str, pl.DataFrame]]] | None = None
+                        metas: list[dict[str, pa.Table]] = []
+                        building: Future[tuple[dict[str, int], dict[str, pa.Table]]] | None = None
                         try:
                             for i, (bs, be) in enumerate(self.batches(ws, we)):
                                 data = self._gather(bs, be, pending)
@@ -224,7 +224,7 @@ class Collector:
                                 with contextlib.suppress(BaseException):
                                     building.result()
                             raise
-                        counts.update(self._finish(ws, we, metas, spool))
+                        counts.update(self._finish(ws, we, metas))
                 except (QueryFailed, CollectError) as exc:
                     for _, fut in pending:
                         fut.cancel()

@@ -8,9 +8,7 @@ private temporary directory only while it is inserted.
 
 from __future__ import annotations
 
-import contextlib
 import itertools
-from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
@@ -32,16 +30,11 @@ class Spool:
                start: datetime | None = None, end: datetime | None = None) -> int:
         """Insert ``df`` into ``table`` (replacing ``[start, end)`` when given); returns the rows inserted.
         Call inside the window's transaction."""
-        with self.file(df, table) as path:
-            return warehouse.replace_window(con, table, con.read_parquet(str(path)), start=start, end=end)
-
-    @contextlib.contextmanager
-    def file(self, df: pl.DataFrame, stem: str = "rows") -> Iterator[Path]:
-        """``df`` as a Parquet file that exists while the block runs."""
-        path = self.dir / f"{stem}.{next(self._seq)}.parquet"
+        path = self.dir / f"{table}.{next(self._seq)}.parquet"
+        # lz4, no statistics: written once, read once, right away
+        df.write_parquet(path, compression="lz4", statistics=False)
         try:
-            # lz4, no statistics: written once, read once, right away
-            df.write_parquet(path, compression="lz4", statistics=False)
-            yield path
+            rel = con.read_parquet(str(path))
+            return warehouse.replace_window(con, table, rel, start=start, end=end)
         finally:
             path.unlink(missing_ok=True)
