@@ -306,9 +306,9 @@ def test_spool_inserts_and_replaces_only_the_given_window(tmp_path: Path) -> Non
     assert list((tmp_path / "spool").iterdir()) == []  # each file is gone once inserted
 
 
-def test_ksm_metadata_when_no_pod_has_labels(tmp_path: Path) -> None:
+def test_ksm_metadata_when_no_pod_has_labels() -> None:
     """kube_pod_labels without any series: the (empty) label frame still joins the categorical pod keys, and
-    the versions (all-null columns included) are written through the spool with labels as an empty MAP."""
+    the versions (all-null columns included) are written with labels as an empty MAP."""
     from collector.prometheus import metadata
     from neocost.settings import load_settings
     s = shard()
@@ -329,13 +329,12 @@ def test_ksm_metadata_when_no_pod_has_labels(tmp_path: Path) -> None:
     assert pods[0]["valid_to"] - pods[0]["valid_from"] == timedelta(minutes=5)
     con = warehouse.connect(":memory:")
     with warehouse.transaction(con):
-        counts = metadata.write(con, out, W0, W0 + timedelta(minutes=20), Spool(tmp_path / "spool"))
+        counts = metadata.write(con, out, W0, W0 + timedelta(minutes=20))
     assert counts == {"raw.k8s_pod": 1, "raw.k8s_namespace": 1, "raw.k8s_node": 1}
     assert con.execute("SELECT pod, node, controller_kind, labels, valid_from FROM raw.k8s_pod").fetchall() == [
         ("p", "n", "CronJob", {}, pods[0]["valid_from"])]
     assert con.execute("SELECT labels FROM raw.k8s_namespace").fetchall() == [({"team": "t"},)]
     assert con.execute("SELECT node, labels FROM raw.k8s_node").fetchall() == [("n", {"zone": "z"})]
-    assert list((tmp_path / "spool").iterdir()) == []
 
 
 def test_ksm_metadata_without_any_kube_state_metrics() -> None:
