@@ -9,3 +9,11 @@ CREATE OR REPLACE TEMP MACRO cm_entries(labels) AS
 CREATE OR REPLACE TEMP MACRO cm_tag(entries, keys) AS
     list_filter(list_transform(keys, lambda k: nullif(list_filter(entries, lambda e: e.k = k)[1].v, '')),
                 lambda v: v IS NOT NULL)[1];
+-- GPU units of one request row (NULL for other resources): a time-sliced GPU is 1/replicas, a MIG slice g of
+-- the card's compute slices; a GPU set only as a limit counts by its limit.
+CREATE OR REPLACE TEMP MACRO cm_gpu_units(resource, request, lim, replicas, slices) AS
+    CASE WHEN resource = 'nvidia_com_gpu' THEN coalesce(request, lim, 0) / replicas
+         WHEN resource LIKE 'nvidia_com_mig_%'
+             THEN coalesce(request, lim, 0)
+                  * TRY_CAST(regexp_extract(resource, '^nvidia_com_mig_(\d+)g', 1) AS DOUBLE) / slices
+         END;

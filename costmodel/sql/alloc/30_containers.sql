@@ -15,12 +15,7 @@ WITH s AS (
            bool_and(r.phase_lo = r.phase_hi) AS on_grid,
            sum(CASE r.resource WHEN 'cpu' THEN coalesce(r.request, 0) END) AS cpu_req,
            sum(CASE r.resource WHEN 'memory' THEN coalesce(r.request, 0) END) AS mem_req,
-           sum(CASE WHEN r.resource = 'nvidia_com_gpu' THEN coalesce(r.request, r."limit", 0) / p.gpu_replicas
-                    WHEN r.resource LIKE 'nvidia_com_mig_%'
-                        THEN coalesce(r.request, r."limit", 0)
-                             * TRY_CAST(regexp_extract(r.resource, '^nvidia_com_mig_(\d+)g', 1) AS DOUBLE)
-                             / p.mig_slices
-                    END) AS gpu_units
+           sum(cm_gpu_units(r.resource, r.request, r."limit", p.gpu_replicas, p.mig_slices)) AS gpu_units
     FROM cm_rr r JOIN cm_cdim d USING (namespace, pod, container) JOIN cm_price p ON p.node = r.node
     GROUP BY d.cid, p.nid, r.run, r.t0, r.t1, r.n
 ), o AS (
@@ -56,12 +51,7 @@ WITH gap AS (
     SELECT r.ts, d.cid, any_value(p.nid) AS nid, max(coalesce(r.running, 1.0)) AS run,
            sum(CASE r.resource WHEN 'cpu' THEN coalesce(r.request, 0) END) AS cpu_req,
            sum(CASE r.resource WHEN 'memory' THEN coalesce(r.request, 0) END) AS mem_req,
-           sum(CASE WHEN r.resource = 'nvidia_com_gpu' THEN coalesce(r.request, r."limit", 0) / p.gpu_replicas
-                    WHEN r.resource LIKE 'nvidia_com_mig_%'
-                        THEN coalesce(r.request, r."limit", 0)
-                             * TRY_CAST(regexp_extract(r.resource, '^nvidia_com_mig_(\d+)g', 1) AS DOUBLE)
-                             / p.mig_slices
-                    END) AS gpu_units
+           sum(cm_gpu_units(r.resource, r.request, r."limit", p.gpu_replicas, p.mig_slices)) AS gpu_units
     FROM raw.container_requests r
     JOIN (SELECT * FROM cm_cdim SEMI JOIN (SELECT cid FROM cm_cseg WHERE NOT clean) x USING (cid)) d
         USING (namespace, pod, container)
