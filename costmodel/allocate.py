@@ -23,7 +23,7 @@ from costmodel import pricebook as pb
 from neocost.errors import WarehouseError
 from neocost.labels import sanitize_label_key
 from neocost.settings import TAGS, CostModelSettings, LabelSettings
-from neocost.warehouse import ident, set_watermark, transaction
+from neocost.warehouse import ident, set_watermark, temporary_setting, transaction
 
 HOUR = timedelta(hours=1)
 CHUNK_ROWS = 8_000_000  # request rows per build chunk: ~2 GB of intermediate state per chunk, two chunks in flight
@@ -265,12 +265,8 @@ def build(con: duckdb.DuckDBPyConnection, *, costmodel: CostModelSettings | None
     chunks = [(t, t + HOUR) for t in _hours(start, end)] if hourly_chunks else _chunks(con, start, end, chunk_rows)
     # no ordering needed in the temp tables; DuckDB's threads stay as configured (`warehouse.threads`, default
     # every core)
-    order = con.execute("SELECT current_setting('preserve_insertion_order')").fetchall()[0][0]
-    con.execute("SET preserve_insertion_order = false")
-    try:
+    with temporary_setting(con, "preserve_insertion_order", False):
         rows, defaulted, unmatched = _build_chunks(con, chunks, costmodel, labels, book, step_seconds)
-    finally:
-        con.execute(f"SET preserve_insertion_order = {str(order).lower()}")
     warnings = []
     if defaulted:
         warnings.append(f"{len(defaulted)} node(s) have no price book row and use the default unit prices: "

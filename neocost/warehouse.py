@@ -160,6 +160,23 @@ def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConne
     con.execute("COMMIT")
 
 
+@contextlib.contextmanager
+def temporary_setting(con: duckdb.DuckDBPyConnection, name: str, value: object) -> Iterator[None]:
+    """DuckDB setting ``name`` = ``value`` for the block, then back to what it was (also on an exception).
+
+    Restored with RESET when the old value was the default (exactly: DuckDB prints sizes to one decimal, so
+    setting the printed memory_limit back could shift it), else with the old value as DuckDB prints it."""
+    ident(name)
+    before = con.execute("SELECT current_setting(?)", [name]).fetchone()[0]
+    con.execute(f"SET {name} = ?", [value])
+    try:
+        yield
+    finally:
+        con.execute(f"RESET {name}")
+        if con.execute("SELECT current_setting(?)", [name]).fetchone()[0] != before:
+            con.execute(f"SET {name} = ?", [before])
+
+
 def replace_window(con: duckdb.DuckDBPyConnection, table: str, relation: Any, *, ts_column: str = "ts",
                    start: datetime | None = None, end: datetime | None = None,
                    where: str | None = None, params: Sequence[Any] = ()) -> int:

@@ -219,3 +219,23 @@ def test_cost_star_migration_keeps_existing_rows(tmp_path: Path) -> None:
     assert con.execute("SELECT count(*) FROM mart.cost_dim").fetchone() == (2,)  # p1 (container, egress) and idle
     got = con.execute(f"SELECT {', '.join(cols)} FROM mart.cost_hourly ORDER BY hour").fetchall()
     assert [tuple(round(v, 9) if isinstance(v, float) else v for v in r) for r in got] == rows
+
+
+def test_temporary_setting_restores_the_default_exactly_and_a_custom_value() -> None:
+    """The block sees the value; afterwards the setting is back, also after an exception: the default exactly
+    (RESET, not DuckDB's rounded print of it) and a caller's own value."""
+    con = duckdb.connect()
+    default = con.execute("SELECT current_setting('memory_limit')").fetchone()
+    with warehouse.temporary_setting(con, "memory_limit", "256MB"):
+        assert con.execute("SELECT current_setting('memory_limit')").fetchone() == ("244.1 MiB",)
+    assert con.execute("SELECT current_setting('memory_limit')").fetchone() == default
+    con.execute("SET memory_limit = '2GiB'")  # a caller's value comes back as DuckDB prints it
+    with pytest.raises(RuntimeError, match="boom"), warehouse.temporary_setting(con, "memory_limit", "1GB"):
+        raise RuntimeError("boom")
+    assert con.execute("SELECT current_setting('memory_limit')").fetchone() == ("2.0 GiB",)
+    with warehouse.temporary_setting(con, "preserve_insertion_order", False):
+        assert con.execute("SELECT current_setting('preserve_insertion_order')").fetchone() == (False,)
+    assert con.execute("SELECT current_setting('preserve_insertion_order')").fetchone() == (True,)
+    with pytest.raises(WarehouseError, match="refusing identifier"):
+        with warehouse.temporary_setting(con, "threads; DROP TABLE x", 1):
+            pass

@@ -254,16 +254,11 @@ def collect_prometheus(settings: Settings, con: duckdb.DuckDBPyConnection, *, st
     collector = Collector(settings, con, client=client, progress=progress)
     # cap DuckDB's cache of the committed raw rows (else it grows with every window: a 7-day backfill at large
     # scale passed 1.5 GB); the user's own warehouse.memory_limit wins
-    limit = None if settings.warehouse.memory_limit else settings.prometheus.duckdb_memory_limit
-    before = con.execute("SELECT current_setting('memory_limit')").fetchone()[0] if limit else None
+    cap = (contextlib.nullcontext() if settings.warehouse.memory_limit else
+           warehouse.temporary_setting(con, "memory_limit", settings.prometheus.duckdb_memory_limit))
     try:
-        if limit:
-            con.execute("SET memory_limit = ?", [limit])
-        return collector.run(start, end)
+        with cap:
+            return collector.run(start, end)
     finally:
-        if before is not None:  # the default exactly, else the caller's value (as DuckDB prints it, rounded)
-            con.execute("RESET memory_limit")
-            if con.execute("SELECT current_setting('memory_limit')").fetchone()[0] != before:
-                con.execute("SET memory_limit = ?", [before])
         if client is None:
             collector.client.close()
