@@ -167,13 +167,14 @@ def temporary_setting(con: duckdb.DuckDBPyConnection, name: str, value: object) 
     Restored with RESET when the old value was the default (exactly: DuckDB prints sizes to one decimal, so
     setting the printed memory_limit back could shift it), else with the old value as DuckDB prints it."""
     ident(name)
-    before = con.execute("SELECT current_setting(?)", [name]).fetchone()[0]
+    # fetchall, not fetchone: an unfinished result blocks the caller's next relation on this connection
+    before = con.execute("SELECT current_setting(?)", [name]).fetchall()[0][0]
     con.execute(f"SET {name} = ?", [value])
     try:
         yield
     finally:
         con.execute(f"RESET {name}")
-        if con.execute("SELECT current_setting(?)", [name]).fetchone()[0] != before:
+        if con.execute("SELECT current_setting(?)", [name]).fetchall()[0][0] != before:
             con.execute(f"SET {name} = ?", [before])
 
 

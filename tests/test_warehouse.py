@@ -225,17 +225,19 @@ def test_temporary_setting_restores_the_default_exactly_and_a_custom_value() -> 
     """The block sees the value; afterwards the setting is back, also after an exception: the default exactly
     (RESET, not DuckDB's rounded print of it) and a caller's own value."""
     con = duckdb.connect()
-    default = con.execute("SELECT current_setting('memory_limit')").fetchone()
+    default = con.execute("SELECT current_setting('memory_limit')").fetchall()
     with warehouse.temporary_setting(con, "memory_limit", "256MB"):
-        assert con.execute("SELECT current_setting('memory_limit')").fetchone() == ("244.1 MiB",)
-    assert con.execute("SELECT current_setting('memory_limit')").fetchone() == default
+        assert con.execute("SELECT current_setting('memory_limit')").fetchall() == [("244.1 MiB",)]
+    assert con.execute("SELECT current_setting('memory_limit')").fetchall() == default
     con.execute("SET memory_limit = '2GiB'")  # a caller's value comes back as DuckDB prints it
     with pytest.raises(RuntimeError, match="boom"), warehouse.temporary_setting(con, "memory_limit", "1GB"):
         raise RuntimeError("boom")
-    assert con.execute("SELECT current_setting('memory_limit')").fetchone() == ("2.0 GiB",)
+    assert con.execute("SELECT current_setting('memory_limit')").fetchall() == [("2.0 GiB",)]
     with warehouse.temporary_setting(con, "preserve_insertion_order", False):
-        assert con.execute("SELECT current_setting('preserve_insertion_order')").fetchone() == (False,)
-    assert con.execute("SELECT current_setting('preserve_insertion_order')").fetchone() == (True,)
+        assert con.execute("SELECT current_setting('preserve_insertion_order')").fetchall() == [(False,)]
+    # nothing left unfinished on the connection: a relation runs right after the block
+    assert con.sql("SELECT $x::INTEGER AS a", params={"x": 42}).to_arrow_table()["a"].to_pylist() == [42]
+    assert con.execute("SELECT current_setting('preserve_insertion_order')").fetchall() == [(True,)]
     with pytest.raises(WarehouseError, match="refusing identifier"):
         with warehouse.temporary_setting(con, "threads; DROP TABLE x", 1):
             pass
