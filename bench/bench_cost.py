@@ -190,8 +190,10 @@ def _synth_case(pods: int, days: int, step: int) -> dict:
 def _build_case(pods: int, days: int, step: int) -> dict:
     from costmodel import allocate
     from neocost import warehouse
+    from neocost.settings import WarehouseSettings
 
-    con = warehouse.connect(_db(pods, days, step))
+    # opened as `neocost cost` opens it (the default [warehouse] block memory)
+    con = warehouse.connect(_db(pods, days, step), block_memory=WarehouseSettings().block_memory)
     hours = days * 24
     start, end = T0, T0 + timedelta(hours=hours)
     intervals = pods * hours * 3600 // step

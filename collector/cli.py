@@ -133,7 +133,7 @@ def collect(state: CliState, source: str, start: datetime | None, end: datetime 
     if start is not None and end is not None and end <= start:
         raise click.BadParameter("--end must be after --start")
     order = SOURCES if source == "all" else (source,)
-    con = warehouse.connect(s.warehouse.path, threads=s.warehouse.threads, memory_limit=s.warehouse.memory_limit)
+    con = warehouse.open_writer(s.warehouse)
     results: list[CollectResult] = []
     invocation = uuid.uuid4().hex
     try:

@@ -10,7 +10,7 @@ import orjson
 
 from neocost.cli import CliState, time_option
 from neocost.settings import Settings, parse_duration
-from neocost.warehouse import connect
+from neocost.warehouse import connect, open_writer
 
 _pricebook = click.option("--pricebook", "pricebooks", multiple=True, type=click.Path(path_type=Path, exists=True),
                           help="Price book file (TOML or OpenCost CSV); repeatable, later files win.")
@@ -48,8 +48,7 @@ def cost(ctx: click.Context, start: str | None, end: str | None, hourly: bool, p
 
     settings = _settings(ctx)
     step = parse_duration(settings.prometheus.resolution)
-    con = connect(settings.warehouse.path, threads=settings.warehouse.threads,
-                  memory_limit=settings.warehouse.memory_limit)
+    con = open_writer(settings.warehouse)
     try:
         s, e = _window(con, start, end, step)
         res = build(con, costmodel=settings.costmodel, labels=settings.labels,
@@ -90,7 +89,7 @@ def report(ctx: click.Context, start: str | None, end: str | None, by: str, basi
     if bad:
         raise click.BadParameter(f"unknown tag(s) {bad}; use {', '.join(rep.DIMENSIONS)}", param_hint="--by")
     step = parse_duration(settings.prometheus.resolution)
-    con = connect(settings.warehouse.path, read_only=not build)
+    con = open_writer(settings.warehouse) if build else connect(settings.warehouse.path, read_only=True)
     try:
         if build:
             s, e = _window(con, start, end, step)

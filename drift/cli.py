@@ -16,8 +16,7 @@ def _open(state: CliState, **drift: Any) -> tuple[Any, Any]:
     from neocost import warehouse
 
     settings = state.settings(drift={k: v for k, v in drift.items() if v is not None})
-    con = warehouse.connect(settings.warehouse.path, threads=settings.warehouse.threads,
-                            memory_limit=settings.warehouse.memory_limit)
+    con = warehouse.open_writer(settings.warehouse)
     return settings, con
 
 

@@ -106,7 +106,7 @@ def run_demo(settings: Settings, *, days: int, seed: int, scale: str, workdir: P
 
     for p in (wh_path, Path(str(wh_path) + ".wal")):
         p.unlink(missing_ok=True)
-    con = warehouse.connect(wh_path)
+    con = warehouse.open_writer(settings.warehouse)
     # mark the file as the demo's at once, so a demo that fails part-way can be re-run without --force
     run_id = con.execute(
         "INSERT INTO meta.run (run_id, job, started_at, window_start, window_end, status) "

@@ -9,6 +9,7 @@ the CLI entry (:func:`load_settings`) and pass them down.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from datetime import datetime
 from pathlib import Path
@@ -22,6 +23,7 @@ from neocost.errors import SettingsError
 DEFAULT_CONFIG_NAME = "neocost.toml"
 # the allocation tags, in report order: label keys in [labels], bucket/prefix rules in costmodel.storage_tags
 TAGS = ("team", "project", "model", "env", "cost_center")
+_SIZE = re.compile(r"^\d+(\.\d+)?\s*(B|[KMGT]i?B)$", re.IGNORECASE)
 
 
 class _Section(BaseModel):
@@ -32,6 +34,18 @@ class WarehouseSettings(_Section):
     path: Path = Field(Path("neocost.duckdb"), description="DuckDB file of the warehouse.")
     threads: int | None = Field(None, ge=1, description="DuckDB worker threads (default: all cores).")
     memory_limit: str | None = Field(None, description="DuckDB memory limit, e.g. '4GB' (default: DuckDB's).")
+    block_memory: str = Field("auto", description="Buffer memory a writing job (collect, cost, drift, demo) keeps "
+                              "for reuse instead of handing it back to the OS and faulting it in again (DuckDB's "
+                              "block_allocator_memory; a cost build is ~20 % faster). Only what the job uses is "
+                              "touched, and it is released when the job closes the warehouse. 'auto' = a quarter "
+                              "of the machine's RAM, 'off', or a size such as '4GB'.")
+
+    @field_validator("block_memory")
+    @classmethod
+    def _block_memory(cls, v: str) -> str:
+        if v not in ("auto", "off") and not _SIZE.match(v):
+            raise ValueError(f"{v!r} is not 'auto', 'off' or a size such as '512MB' or '4GB'")
+        return v
 
 
 class PrometheusSettings(_Section):

@@ -75,6 +75,14 @@ def test_invalid_value_names_key_value_and_what_is_allowed(tmp_path: Path) -> No
     assert "s3.addressing_style = 'sideways'" in msg and "'path', 'virtual' or 'auto'" in msg
 
 
+def test_block_memory_takes_auto_off_or_a_size() -> None:
+    for ok in ("auto", "off", "512MB", "4 GiB", "1.5GB"):
+        assert load_settings(None, environ={"NEOCOST_WAREHOUSE__BLOCK_MEMORY": ok}).warehouse.block_memory == ok
+    with pytest.raises(SettingsError) as err:
+        load_settings(None, environ={"NEOCOST_WAREHOUSE__BLOCK_MEMORY": "lots"})
+    assert "warehouse.block_memory = 'lots'" in str(err.value) and "'auto', 'off' or a size" in str(err.value)
+
+
 def test_invalid_env_duration_names_key_value_and_example() -> None:
     with pytest.raises(SettingsError) as err:
         load_settings(None, environ={"NEOCOST_PROMETHEUS__RESOLUTION": "5 minutes"})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import pytest
 
 from neocost import warehouse
 from neocost.errors import WarehouseError
+from neocost.settings import WarehouseSettings
 
 T0 = datetime(2026, 11, 18)
 TABLE = "stg.harness_points"
@@ -219,6 +221,28 @@ def test_cost_star_migration_keeps_existing_rows(tmp_path: Path) -> None:
     assert con.execute("SELECT count(*) FROM mart.cost_dim").fetchone() == (2,)  # p1 (container, egress) and idle
     got = con.execute(f"SELECT {', '.join(cols)} FROM mart.cost_hourly ORDER BY hour").fetchall()
     assert [tuple(round(v, 9) if isinstance(v, float) else v for v in r) for r in got] == rows
+
+
+def _block_memory(con: duckdb.DuckDBPyConnection) -> str:
+    return con.execute("SELECT current_setting('block_allocator_memory')").fetchall()[0][0]
+
+
+def test_a_writer_keeps_the_configured_block_memory_and_a_reader_does_not(tmp_path: Path) -> None:
+    """``[warehouse] block_memory`` reaches DuckDB for writing jobs; it cannot shrink, so a smaller value on the
+    same database instance is left as it is rather than failing the job."""
+    path = tmp_path / "w.duckdb"
+    con = warehouse.open_writer(WarehouseSettings(path=path, block_memory="64MiB"))
+    assert _block_memory(con) == "64.0 MiB"
+    again = warehouse.connect(path, block_memory="32MiB")  # same file, same process: the same DuckDB instance
+    assert _block_memory(again) == "64.0 MiB"
+    again.close()
+    con.close()
+    assert _block_memory(warehouse.connect(path, block_memory="off")) == "0 bytes"
+    assert _block_memory(warehouse.connect(path, read_only=True, block_memory="64MiB")) == "0 bytes"
+    auto = warehouse.connect(":memory:", block_memory="auto")
+    ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    shown, unit = _block_memory(auto).split()
+    assert float(shown) * {"MiB": 2**20, "GiB": 2**30}[unit] == pytest.approx(ram / 4, rel=0.02)  # printed to 0.1
 
 
 def test_temporary_setting_restores_the_default_exactly_and_a_custom_value() -> None:
