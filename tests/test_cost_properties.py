@@ -136,6 +136,8 @@ def _entry(**kw: object) -> dict:
 @example([(_entry(), [(4, _entry(offset=60, usage=None))], (0, 12))])  # one row off the interval grid
 @example([(_entry(use_offset=60), [], (0, 12))])  # usage rows off the requests' grid
 @example([(_entry(), [(4, _entry(usage=None)), (9, _entry(usage=None))], (0, 12))])  # usage missing twice
+@example([(_entry(), [(3, _entry(usage=None))], (0, 12)),
+          (_entry(), [(5, _entry(usage=None))], (0, 12))])  # two containers miss usage at different intervals
 @example([(_entry(), [(0, _entry(running=0.5)), (11, _entry(running=0.0))], (0, 12)),
           (_entry(gpu=1.0, mem=4.0), [(2, _entry(gpu=1.0, mem=4.0, cpu=2.0))], (2, 20))])  # several runs
 def test_container_intervals_equal_the_per_interval_merge(timelines: list) -> None:

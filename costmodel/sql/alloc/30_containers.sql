@@ -28,23 +28,22 @@ SELECT row_number() OVER ()::INTEGER AS sid, cid, nid, run, t0, t1, n, cpu_req, 
                 AND coalesce(prev_t1 < t0, true)) OVER (PARTITION BY cid) AS clean
 FROM o;
 
-CREATE OR REPLACE TEMP TABLE cm_use AS
-SELECT u.ts, d.cid, u.cpu_cores, u.memory_bytes FROM raw.container_usage u
-JOIN cm_cdim d USING (namespace, pod, container)
-WHERE u.ts >= $start AND u.ts < $end;
-
--- clean containers' intervals that have a usage row: inside a segment and on its grid (the raw tables' unique
--- keys: at most one usage row per interval)
+-- every usage row of the window with its container key and, for a clean container, the segment it falls in on
+-- the segment's grid (sid; NULL for a container that is not clean, or a row outside its segments or off
+-- their grid). The raw tables' unique keys allow at most one usage row per (interval, container).
 CREATE OR REPLACE TEMP TABLE cm_um AS
-SELECT u.ts, s.sid, s.cid, s.nid, s.run, s.cpu_req, s.mem_req, s.gpu_units, u.cpu_cores AS cpu_use,
-       u.memory_bytes AS mem_use
-FROM cm_use u JOIN cm_cseg s ON s.cid = u.cid AND u.ts >= s.t0 AND u.ts <= s.t1
-WHERE s.clean AND (epoch_us(u.ts) - epoch_us(s.t0)) % ($step::BIGINT * 1000000) = 0;
+SELECT u.ts, d.cid, s.sid, u.cpu_cores AS cpu_use, u.memory_bytes AS mem_use
+FROM raw.container_usage u
+JOIN cm_cdim d USING (namespace, pod, container)
+LEFT JOIN cm_cseg s ON s.cid = d.cid AND s.clean AND u.ts >= s.t0 AND u.ts <= s.t1
+                       AND (epoch_us(u.ts) - epoch_us(s.t0)) % ($step::BIGINT * 1000000) = 0
+WHERE u.ts >= $start AND u.ts < $end;
 
 CREATE OR REPLACE TEMP TABLE cm_ctr AS
 WITH gap AS (
     -- clean segments with intervals that have no usage row
-    SELECT s.* FROM cm_cseg s LEFT JOIN (SELECT sid, count(*) AS k FROM cm_um GROUP BY sid) m USING (sid)
+    SELECT s.* FROM cm_cseg s
+    LEFT JOIN (SELECT sid, count(*) AS k FROM cm_um WHERE sid IS NOT NULL GROUP BY sid) m USING (sid)
     WHERE s.clean AND s.n > coalesce(m.k, 0)
 ), per_interval AS (
     -- containers that are not clean: request rows merged per (interval, container)
@@ -59,14 +58,16 @@ WITH gap AS (
     WHERE r.ts >= $start AND r.ts < $end
     GROUP BY r.ts, d.cid
 ), r AS (
-    SELECT ts, cid, nid, run, cpu_req, mem_req, gpu_units, cpu_use, mem_use FROM cm_um
+    SELECT u.ts, s.cid, s.nid, s.run, s.cpu_req, s.mem_req, s.gpu_units, u.cpu_use, u.mem_use
+    FROM cm_um u JOIN cm_cseg s USING (sid)
     UNION ALL
     SELECT g.ts, g.cid, g.nid, g.run, g.cpu_req, g.mem_req, g.gpu_units, NULL, NULL
-    FROM (SELECT unnest(range(t0, t1 + to_seconds($step), to_seconds($step))) AS ts, cid, nid, run, cpu_req,
+    FROM (SELECT unnest(range(t0, t1 + to_seconds($step), to_seconds($step))) AS ts, sid, cid, nid, run, cpu_req,
                  mem_req, gpu_units FROM gap) g
-    ANTI JOIN cm_use u ON u.ts = g.ts AND u.cid = g.cid
+    ANTI JOIN (SELECT ts, sid FROM cm_um SEMI JOIN gap USING (sid)) u ON u.ts = g.ts AND u.sid = g.sid
     UNION ALL
-    SELECT g.*, u.cpu_cores, u.memory_bytes FROM per_interval g LEFT JOIN cm_use u ON u.ts = g.ts AND u.cid = g.cid
+    SELECT g.*, u.cpu_use, u.mem_use FROM per_interval g
+    LEFT JOIN (SELECT * FROM cm_um WHERE sid IS NULL) u ON u.ts = g.ts AND u.cid = g.cid
 ), q AS (
     SELECT r.ts, r.cid, d.pid, r.nid, d.is_shared, r.run * $dt AS h,
            coalesce(r.cpu_req, 0) AS cpu_req, coalesce(r.cpu_use, 0) AS cpu_use,
@@ -87,5 +88,4 @@ SELECT ts, cid, pid, nid, is_shared,
 FROM q;
 
 DROP TABLE cm_um;
-DROP TABLE cm_use;
 DROP TABLE cm_rr
