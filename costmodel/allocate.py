@@ -23,10 +23,14 @@ from costmodel import pricebook as pb
 from neocost.errors import WarehouseError
 from neocost.labels import sanitize_label_key
 from neocost.settings import TAGS, CostModelSettings, LabelSettings
-from neocost.warehouse import ident, set_watermark, temporary_setting, transaction
+from neocost.warehouse import ident, memory_limit_bytes, set_watermark, temporary_setting, transaction
 
 HOUR = timedelta(hours=1)
-CHUNK_ROWS = 8_000_000  # request rows per build chunk: ~2 GB of intermediate state per chunk, two chunks in flight
+# request rows per build chunk: ~125 bytes of intermediate state each, two chunks in flight. Fewer, larger chunks
+# are faster (the year: 8 M rows 57.7 s, 16 M 55.4 s, 24 M 56.3 s); the chunk is smaller when DuckDB's memory
+# limit would not hold two of them in half of it
+CHUNK_ROWS = 16_000_000
+CHUNK_ROW_BYTES = 125
 _PARAM = re.compile(r"\$([a-z_]+)")
 # an hourly roll-up in the SQL (`SELECT keys, sum(COLUMNS(* EXCLUDE (keys))) FROM x GROUP BY keys`): when the
 # intervals are hours every group is one row, so the roll-up is dropped (the hash aggregation was ~a quarter of
@@ -243,11 +247,12 @@ def _params(settings: CostModelSettings, labels: LabelSettings, book: pb.PriceBo
 def build(con: duckdb.DuckDBPyConnection, *, costmodel: CostModelSettings | None = None,
           labels: LabelSettings | None = None, book: pb.PriceBook | None = None,
           start: datetime | None = None, end: datetime | None = None, step_seconds: int = 300,
-          hourly_chunks: bool = False, chunk_rows: int = CHUNK_ROWS) -> BuildResult:
+          hourly_chunks: bool = False, chunk_rows: int | None = None) -> BuildResult:
     """(Re)build ``[start, end)`` (whole hours; default everything collected) of the cost model marts.
 
-    Long windows are built in chunks of whole hours holding about ``chunk_rows`` request rows each (bounded
-    memory; everything is per interval, so the result is the same); ``hourly_chunks`` builds hour by hour."""
+    Long windows are built in chunks of whole hours holding about ``chunk_rows`` request rows each (default
+    :data:`CHUNK_ROWS`, less under a small memory limit; everything is per interval, so the result is the same);
+    ``hourly_chunks`` builds hour by hour."""
     t0 = time.perf_counter()
     costmodel = costmodel or CostModelSettings()
     labels = labels or LabelSettings()
@@ -262,6 +267,7 @@ def build(con: duckdb.DuckDBPyConnection, *, costmodel: CostModelSettings | None
     start, end = floor_hour(start), ceil_hour(end)
     if end <= start:
         raise WarehouseError(f"empty window [{start}, {end}); --end must be after --start")
+    chunk_rows = chunk_rows or default_chunk_rows(con)
     chunks = [(t, t + HOUR) for t in _hours(start, end)] if hourly_chunks else _chunks(con, start, end, chunk_rows)
     # no ordering needed in the temp tables; DuckDB's threads stay as configured (`warehouse.threads`, default
     # every core)
@@ -276,6 +282,12 @@ def build(con: duckdb.DuckDBPyConnection, *, costmodel: CostModelSettings | None
                         "are collected to s3.prefix_depth levels; check the bucket name and the depth)")
     return BuildResult(start, end, int((end - start) / HOUR), rows, time.perf_counter() - t0, sorted(defaulted),
                        warnings)
+
+
+def default_chunk_rows(con: duckdb.DuckDBPyConnection) -> int:
+    """:data:`CHUNK_ROWS`, or fewer when two chunks in flight would take more than half of DuckDB's memory
+    limit."""
+    return max(1, min(CHUNK_ROWS, memory_limit_bytes(con) // (4 * CHUNK_ROW_BYTES)))
 
 
 def _chunks(con: duckdb.DuckDBPyConnection, start: datetime, end: datetime, chunk_rows: int

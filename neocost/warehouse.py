@@ -115,6 +115,20 @@ def keep_block_memory(con: duckdb.DuckDBPyConnection, size: str) -> None:
         raise WarehouseError(f"warehouse.block_memory = {size!r}: {exc} (use 'auto', 'off' or e.g. '4GB')") from exc
 
 
+_SIZE_UNITS = {"bytes": 1, "KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "TiB": 2**40, "PiB": 2**50}
+
+
+def memory_limit_bytes(con: duckdb.DuckDBPyConnection) -> int:
+    """DuckDB's memory limit in bytes (it reports it as text, e.g. '18.8 GiB'); a very large number when it
+    reports none."""
+    shown = con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
+    number, _, unit = str(shown).partition(" ")
+    try:
+        return int(float(number) * _SIZE_UNITS[unit])
+    except (ValueError, KeyError):
+        return 2**62
+
+
 def applied_migrations(con: duckdb.DuckDBPyConnection) -> list[str]:
     exists = con.execute(
         "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'meta' AND table_name = 'schema_version'"

@@ -251,6 +251,13 @@ def test_chunked_build_equals_whole(con: duckdb.DuckDBPyConnection) -> None:
                        ).fetchone() == (0,)
 
 
+def test_default_chunk_shrinks_under_a_small_memory_limit(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute("SET memory_limit = '16GiB'")
+    assert allocate.default_chunk_rows(con) == allocate.CHUNK_ROWS
+    con.execute("SET memory_limit = '2GiB'")
+    assert allocate.default_chunk_rows(con) == 2 * 2**30 // (4 * allocate.CHUNK_ROW_BYTES)  # ~4.3 M rows
+
+
 def test_pipelined_build_failure_keeps_earlier_chunks_and_leaves_later_hours(
         con: duckdb.DuckDBPyConnection, monkeypatch: pytest.MonkeyPatch) -> None:
     r = RawBuilder(con, T0)

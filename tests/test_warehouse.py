@@ -245,6 +245,16 @@ def test_a_writer_keeps_the_configured_block_memory_and_a_reader_does_not(tmp_pa
     assert float(shown) * {"MiB": 2**20, "GiB": 2**30}[unit] == pytest.approx(ram / 4, rel=0.02)  # printed to 0.1
 
 
+def test_memory_limit_bytes_reads_duckdbs_printed_limit() -> None:
+    con = duckdb.connect()
+    con.execute("SET memory_limit = '3GiB'")
+    assert warehouse.memory_limit_bytes(con) == 3 * 2**30
+    con.execute("SET memory_limit = '256MB'")  # printed as 244.1 MiB
+    assert warehouse.memory_limit_bytes(con) == pytest.approx(256e6, rel=1e-3)
+    con.execute("SET memory_limit = '-1'")  # no limit
+    assert warehouse.memory_limit_bytes(con) > 2**60
+
+
 def test_temporary_setting_restores_the_default_exactly_and_a_custom_value() -> None:
     """The block sees the value; afterwards the setting is back, also after an exception: the default exactly
     (RESET, not DuckDB's rounded print of it) and a caller's own value."""
