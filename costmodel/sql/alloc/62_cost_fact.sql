@@ -1,5 +1,5 @@
--- Hourly fact rows for containers, pod egress and the small kinds. Interval rows carry only numbers and a
--- tag-set id (tid); the allocation basis is applied with the per-interval coefficients (cm_k) inside the hourly
+-- Hourly fact rows for containers, pod egress, node idle and the small kinds. Interval rows carry only numbers
+-- and a tag-set id (tid); the allocation basis is applied with the per-interval coefficients (cm_k) inside the hourly
 -- sums, and each hourly row refers to its strings by dim_id (cm_dmap, 60_dims.sql).
 INSERT INTO mart.cost_fact_container BY NAME
 WITH g AS (
@@ -45,6 +45,12 @@ WITH x AS (
 SELECT y.hour, m.dim_id, y.tx_bytes, y.tx_bytes / 1073741824.0 * $egress_gib AS egress_cost,
        CASE WHEN t.is_shared THEN -y.spread_bytes / 1073741824.0 * $egress_gib ELSE 0 END AS shared_cost
 FROM y JOIN cm_tags t USING (tid) JOIN cm_dmap m ON m.tid = y.tid AND m.cid = 0;
+
+-- node idle: what the node gave to allocations is not its allocation cost (the other columns default to 0)
+INSERT INTO mart.cost_fact_other BY NAME
+SELECT i.hour, 'idle' AS kind, m.dim_id, i.i_gpu AS idle_gpu_cost, i.i_cpu AS idle_cpu_cost, i.i_ram AS idle_ram_cost,
+       i.i_gpu + i.i_cpu + i.i_ram AS usage_cost, i.i_gpu + i.i_cpu + i.i_ram + i.given AS allocation_cost
+FROM cm_idle i JOIN cm_dmap m USING (nid);
 
 INSERT INTO mart.cost_fact_other BY NAME
 SELECT s.* EXCLUDE (namespace, pod, container, node, node_pool, capacity_type, bucket, team, project, model, env,
