@@ -78,7 +78,11 @@ def connect(path: Path | str, *, read_only: bool = False, migrate: bool = True,
         raise WarehouseError(f"cannot open warehouse {path}: {msg}") from exc
     con.execute("SET TimeZone = 'UTC'")
     if block_memory and not read_only:
-        keep_block_memory(con, block_memory)
+        try:
+            keep_block_memory(con, block_memory)
+        except WarehouseError:
+            con.close()
+            raise
     if read_only:
         _check_schema_current(con, path)
     elif migrate:
@@ -107,7 +111,7 @@ def keep_block_memory(con: duckdb.DuckDBPyConnection, size: str) -> None:
         except (ValueError, OSError):  # no sysconf figure on this platform: leave DuckDB's default
             return
     try:
-        con.execute(f"SET block_allocator_memory = '{size}'")
+        con.execute("SET block_allocator_memory = ?", [size])
     except duckdb.InvalidInputException as exc:
         if "cannot be reduced" not in str(exc):
             raise WarehouseError(f"warehouse.block_memory = {size!r}: {exc}") from exc

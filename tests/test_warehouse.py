@@ -239,6 +239,8 @@ def test_a_writer_keeps_the_configured_block_memory_and_a_reader_does_not(tmp_pa
     con.close()
     assert _block_memory(warehouse.connect(path, block_memory="off")) == "0 bytes"
     assert _block_memory(warehouse.connect(path, read_only=True, block_memory="64MiB")) == "0 bytes"
+    with pytest.raises(WarehouseError, match="block_memory = 'lots'"):
+        warehouse.connect(":memory:", block_memory="lots")
     auto = warehouse.connect(":memory:", block_memory="auto")
     ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     shown, unit = _block_memory(auto).split()
