@@ -102,20 +102,21 @@ def keep_block_memory(con: duckdb.DuckDBPyConnection, size: str) -> None:
     DuckDB otherwise returns freed buffers to the OS and faults fresh pages in for the next ones: a cost
     build spent a sixth of its CPU in the kernel doing so. The memory is touched only as it is used and is
     released when the database closes; the setting belongs to the database instance and cannot shrink, so a
-    smaller value than one already set is left as it is."""
+    smaller value than one already set is left as it is. 'auto' is best effort: if DuckDB refuses it, its
+    default stays; an explicit size it refuses is an error."""
     if size == "off":
         return
-    if size == "auto":
+    auto = size == "auto"
+    if auto:
         try:
             size = f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') // 4}B"
         except (ValueError, OSError):  # no sysconf figure on this platform: leave DuckDB's default
             return
     try:
         con.execute("SET block_allocator_memory = ?", [size])
-    except duckdb.InvalidInputException as exc:
-        if "cannot be reduced" not in str(exc):
-            raise WarehouseError(f"warehouse.block_memory = {size!r}: {exc}") from exc
     except duckdb.Error as exc:
+        if "cannot be reduced" in str(exc) or auto:  # already larger; or 'auto' refused (e.g. strict overcommit)
+            return
         raise WarehouseError(f"warehouse.block_memory = {size!r}: {exc} (use 'auto', 'off' or e.g. '4GB')") from exc
 
 
