@@ -172,8 +172,8 @@ def path_neocost(url: str) -> dict:
     from collector.prometheus.collect import collect_prometheus
     from neocost import warehouse
     s = _settings(url)
-    con = warehouse.connect(tempfile.mktemp(suffix=".duckdb"),  # opened as `neocost collect` opens it
-                            block_memory=s.warehouse.block_memory)
+    # opened as `neocost collect` opens it, on a throwaway file
+    con = warehouse.open_writer(s.warehouse.model_copy(update={"path": Path(tempfile.mktemp(suffix=".duckdb"))}))
     t = time.perf_counter()
     res = collect_prometheus(s, con, start=END - timedelta(days=SPAN), end=END)
     assert res.status == "ok", res.skipped

@@ -192,8 +192,7 @@ def _build_case(pods: int, days: int, step: int) -> dict:
     from neocost import warehouse
     from neocost.settings import WarehouseSettings
 
-    # opened as `neocost cost` opens it (the default [warehouse] block memory)
-    con = warehouse.connect(_db(pods, days, step), block_memory=WarehouseSettings().block_memory)
+    con = warehouse.open_writer(WarehouseSettings(path=_db(pods, days, step)))  # as `neocost cost` opens it
     hours = days * 24
     start, end = T0, T0 + timedelta(hours=hours)
     intervals = pods * hours * 3600 // step

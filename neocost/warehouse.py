@@ -123,15 +123,19 @@ def keep_block_memory(con: duckdb.DuckDBPyConnection, size: str) -> None:
 _SIZE_UNITS = {"bytes": 1, "KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "TiB": 2**40, "PiB": 2**50}
 
 
-def memory_limit_bytes(con: duckdb.DuckDBPyConnection) -> int:
-    """DuckDB's memory limit in bytes (it reports it as text, e.g. '18.8 GiB'); a very large number when it
-    reports none."""
-    shown = con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
+def setting_bytes(con: duckdb.DuckDBPyConnection, name: str) -> int | None:
+    """A DuckDB size setting in bytes (DuckDB reports sizes as text, e.g. '18.8 GiB'); None if unreadable."""
+    shown = con.execute("SELECT current_setting(?)", [name]).fetchall()[0][0]
     number, _, unit = str(shown).partition(" ")
     try:
         return int(float(number) * _SIZE_UNITS[unit])
     except (ValueError, KeyError):
-        return 2**62
+        return None
+
+
+def memory_limit_bytes(con: duckdb.DuckDBPyConnection) -> int:
+    """DuckDB's memory limit in bytes; a very large number when it reports none."""
+    return setting_bytes(con, "memory_limit") or 2**62
 
 
 def applied_migrations(con: duckdb.DuckDBPyConnection) -> list[str]:

@@ -243,8 +243,7 @@ def test_a_writer_keeps_the_configured_block_memory_and_a_reader_does_not(tmp_pa
         warehouse.connect(":memory:", block_memory="lots")
     auto = warehouse.connect(":memory:", block_memory="auto")
     ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    shown, unit = _block_memory(auto).split()
-    assert float(shown) * {"MiB": 2**20, "GiB": 2**30}[unit] == pytest.approx(ram / 4, rel=0.02)  # printed to 0.1
+    assert warehouse.setting_bytes(auto, "block_allocator_memory") == pytest.approx(ram / 4, rel=0.02)  # to 0.1
 
 
 def test_memory_limit_bytes_reads_duckdbs_printed_limit() -> None:
