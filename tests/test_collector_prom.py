@@ -199,8 +199,8 @@ def test_query_over_the_points_limit_is_split(prometheus: services.PrometheusSer
     shard = Shard(ms(sim_small.start + timedelta(hours=1)), step_s * 1000, 0, 12_000)
     rows, samples, splits = fetch_shard(client, query, shard, "5m")
     assert splits >= 1
-    assert rows["ts"].n_unique() == 12_000  # every point once, none dropped or duplicated at the cut
-    assert samples == rows.height
+    assert rows.points["ts"].n_unique() == 12_000  # every point once, none dropped or duplicated at the cut
+    assert samples == rows.points.height
 
 
 @pytest.mark.slow

@@ -17,6 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from collector.prometheus import catalog, normalize
 from collector.prometheus.client import decode_matrix
 from collector.prometheus.fastmatrix import Matrix
+from collector.prometheus.parts import Part
 from collector.prometheus.spool import Spool
 from neocost import warehouse
 from collector.prometheus.shards import EPS_MS, Shard, ms, split_window
@@ -126,10 +127,9 @@ def test_two_shards_sum_to_one(incs: list[int], cut: int) -> None:
 
 # --- normalisers on literal frames -----------------------------------------------------------------------------
 
-def _frames(spec: dict[str, list[tuple[dict[str, str], float]]], n: int = 1, categorical: bool = False
-            ) -> dict[str, pl.DataFrame]:
-    """Per query name: one gauge value (or one counter value born in the range) at the first interval
-    (``categorical``: label columns as the collector builds them)."""
+def _frames(spec: dict[str, list[tuple[dict[str, str], float]]], n: int = 1) -> dict[str, Part]:
+    """Per query name: one gauge value (or one counter value born in the range) at the first interval, as the
+    collector builds it."""
     s = shard(n)
     by = {q.name: q for q in catalog.catalog()}
     out = {}
@@ -138,19 +138,18 @@ def _frames(spec: dict[str, list[tuple[dict[str, str], float]]], n: int = 1, cat
         t = s.eval_range(q.counter)[0] + (300_000 if q.counter else 0)
         res = [series(m, [(t, v)]) for m, v in rows]
         m = Matrix.from_result(res)
-        out[name] = normalize.to_rows(q, normalize.frame_from_matrix(m, q.labels, q.fold, categorical=categorical), s)
+        out[name] = normalize.rows_from_matrix(q, m, s)
     return out
 
 
-@pytest.mark.parametrize("categorical", [False, True])
-def test_container_requests_joins_requests_limits_running(categorical: bool) -> None:
+def test_container_requests_joins_requests_limits_running() -> None:
     c = {"namespace": "ml", "pod": "train-0", "container": "main"}
     f = _frames({"k8s_requests": [(c | {"node": "", "resource": "nvidia_com_gpu"}, 8),
                                   (c | {"node": "gpu-1", "resource": "nvidia_com_gpu"}, 8),
                                   (c | {"node": "gpu-1", "resource": "cpu"}, 4)],
                  "k8s_limits": [(c | {"node": "gpu-1", "resource": "memory"}, 2**30)],
-                 "k8s_running": [(c, 0.6)]}, categorical=categorical)
-    df = normalize.container_requests(f).sort("resource")
+                 "k8s_running": [(c, 0.6)]})
+    df = normalize.container_requests(f, STEP).sort("resource")
     assert df["node"].dtype == pl.Utf8
     assert df.select("resource", "node", "request", "limit", "running").rows() == [
         ("cpu", "gpu-1", 4.0, None, 0.6), ("memory", "gpu-1", None, float(2**30), 0.6),
@@ -158,17 +157,15 @@ def test_container_requests_joins_requests_limits_running(categorical: bool) -> 
     assert df["ts"].to_list() == [W0] * 3
 
 
-@pytest.mark.parametrize("categorical", [False, True])
-def test_gpu_usage_prefers_prof_ratio_and_drops_exporter_pod(categorical: bool) -> None:
+def test_gpu_usage_prefers_prof_ratio_and_drops_exporter_pod() -> None:
     g = {"node": "n1", "gpu_uuid": "GPU-1", "gpu": "0", "modelName": "H100", "GPU_I_PROFILE": "",
          "GPU_I_ID": "", "namespace": "kube-system", "pod": "nvidia-dcgm-exporter-abcde",
          "container": "nvidia-dcgm-exporter"}
     m = g | {"gpu_uuid": "GPU-2", "GPU_I_PROFILE": "1g.10gb", "GPU_I_ID": "3", "namespace": "ml", "pod": "p",
              "container": "c"}
     f = _frames({"dcgm_util": [(g, 40.0)], "dcgm_gr_active": [(m, 0.25)],
-                 "dcgm_fb_used": [(g, 100.0), (m, 8600.0)], "dcgm_power": [(g, 9223372036854775794.0)]},
-                categorical=categorical)
-    df = normalize.gpu_usage(f).sort("gpu_uuid")
+                 "dcgm_fb_used": [(g, 100.0), (m, 8600.0)], "dcgm_power": [(g, 9223372036854775794.0)]})
+    df = normalize.gpu_usage(f, STEP).sort("gpu_uuid")
     assert df.select("gpu_uuid", "util", "fb_used_mib", "power_w", "pod", "mig_profile", "mig_instance").rows() == [
         ("GPU-1", 0.4, 100.0, None, "", "", ""), ("GPU-2", 0.25, 8600.0, None, "p", "1g.10gb", "3")]
 
@@ -181,7 +178,7 @@ def _scrape(path: Path) -> list[tuple[str, dict[str, str], float]]:
 
 
 def _from_scrape(samples: list[tuple[str, dict[str, str], float]], wanted: dict[str, tuple[str, dict[str, str]]],
-                 extra: dict[str, str] | None = None) -> dict[str, pl.DataFrame]:
+                 extra: dict[str, str] | None = None) -> dict[str, Part]:
     """query name -> (sample name, label filter): the normaliser input a scrape gives for one interval."""
     spec: dict[str, list[tuple[dict[str, str], float]]] = {}
     for qname, (sname, match) in wanted.items():
@@ -200,10 +197,10 @@ def test_vllm_sample(samples_dir: Path) -> None:
                          "vllm_output_tokens": ("vllm:generation_tokens_total", {}),
                          "vllm_ttft_bucket": ("vllm:time_to_first_token_seconds_bucket", {})}, POD)
     q = catalog.inference_queries()
-    row = normalize.inference(q, f).row(0, named=True)
+    row = normalize.inference(q, f, STEP).row(0, named=True)
     assert (row["server"], row["model"], row["requests"], row["successes"], row["errors"], row["output_tokens"]) == (
         "vllm", "meta-llama/Llama-3.1-8B-Instruct", 132.0, 132.0, 0.0, 27453.0)
-    lat = normalize.inference_latency(q, f).sort("le")
+    lat = normalize.inference_latency(q, f, STEP).sort("le")
     assert lat["le"].to_list()[:2] == [0.001, 0.005] and lat["count"].to_list()[-1] == 140.0
 
 
@@ -213,9 +210,9 @@ def test_sglang_sample(samples_dir: Path) -> None:
                          "sglang_output_tokens": ("sglang:generation_tokens_total", {}),
                          "sglang_e2e_bucket": ("sglang:e2e_request_latency_seconds_bucket", {})}, POD)
     q = catalog.inference_queries()
-    row = normalize.inference(q, f).row(0, named=True)
+    row = normalize.inference(q, f, STEP).row(0, named=True)
     assert (row["input_tokens"], row["output_tokens"]) == (8128902.0, 7557572.0)
-    lat = normalize.inference_latency(q, f)
+    lat = normalize.inference_latency(q, f, STEP)
     assert lat.filter(pl.col("le") == math.inf)["count"].to_list() == [11228.0]
     assert lat.height == 16
 
@@ -223,14 +220,14 @@ def test_sglang_sample(samples_dir: Path) -> None:
 def test_triton_sample(samples_dir: Path) -> None:
     f = _from_scrape(_scrape(samples_dir / "triton.txt"),
                      {"triton_successes": ("nv_inference_request_success", {})}, POD)
-    row = normalize.inference(catalog.inference_queries(), f).row(0, named=True)
+    row = normalize.inference(catalog.inference_queries(), f, STEP).row(0, named=True)
     assert (row["model"], row["successes"], row["requests"], row["errors"]) == ("my_model", 161.0, 161.0, None)
 
 
 def test_tgi_sample_has_no_model(samples_dir: Path) -> None:
     # prometheus_client's parser appends _total to counter samples; Prometheus stores tgi_request_count as is
     f = _from_scrape(_scrape(samples_dir / "tgi.txt"), {"tgi_requests": ("tgi_request_count_total", {})}, POD)
-    row = normalize.inference(catalog.inference_queries(), f).row(0, named=True)
+    row = normalize.inference(catalog.inference_queries(), f, STEP).row(0, named=True)
     assert (row["server"], row["model"], row["requests"]) == ("tgi", "", 1.0)
 
 
@@ -240,7 +237,7 @@ def test_otel_genai_sample(samples_dir: Path) -> None:
                          "otel_input_tokens": ("gen_ai_client_token_usage_sum", {"gen_ai_token_type": "input"}),
                          "otel_output_tokens": ("gen_ai_client_token_usage_sum", {"gen_ai_token_type": "output"})},
                      POD)
-    row = normalize.inference(catalog.inference_queries(), f).row(0, named=True)
+    row = normalize.inference(catalog.inference_queries(), f, STEP).row(0, named=True)
     inputs = [v for n, lab, v in s if n == "gen_ai_client_token_usage_sum" and lab["gen_ai_token_type"] == "input"]
     assert row["model"] == "gpt-4" and row["input_tokens"] == sum(inputs) > 0
     assert row["requests"] == row["successes"] >= 1
@@ -250,11 +247,11 @@ def test_kube_state_metrics_sample(samples_dir: Path) -> None:
     s = _scrape(samples_dir / "kube-state-metrics.txt")
     f = _from_scrape(s, {"k8s_requests": ("kube_pod_container_resource_requests", {}),
                          "node_capacity": ("kube_node_status_capacity", {})})
-    req = normalize.container_requests(f)
+    req = normalize.container_requests(f, STEP)
     # ephemeral_storage/storage are not in the catalog's resource filter; the sample's rows all pass here
     got = {(r["container"], r["resource"]): r["request"] for r in req.iter_rows(named=True)}
     assert got[("pod1_con1", "nvidia_com_gpu")] == 1.0 and got[("pod1_con2", "memory")] == 2e8
-    cap = normalize.node_capacity(f)
+    cap = normalize.node_capacity(f, STEP)
     assert dict(cap.select("resource", "capacity").rows())["nvidia_com_gpu"] == 4.0
 
 
@@ -268,7 +265,7 @@ def test_cadvisor_sample_sums_cpus(samples_dir: Path) -> None:
     usage = normalize.container_usage(f, STEP).row(0, named=True)
     assert usage["cpu_cores"] == pytest.approx((2e-9 + 3e-9 + 4e-9 + 5e-9) / STEP)
     assert usage["memory_bytes"] == 9.0
-    assert normalize.pod_network(f)["tx_bytes"].to_list() == [18.0]
+    assert normalize.pod_network(f, STEP)["tx_bytes"].to_list() == [18.0]
 
 
 def test_dcgm_sample_drops_the_blank_sentinel(samples_dir: Path) -> None:
@@ -277,7 +274,7 @@ def test_dcgm_sample_drops_the_blank_sentinel(samples_dir: Path) -> None:
     assert temps and temps[0][1] == 9223372036854775794
     g = {"node": "n", "gpu_uuid": temps[0][0]["UUID"]}
     f = _frames({"dcgm_power": [(g, temps[0][1])], "dcgm_fb_used": [(g, 405.0)]})
-    row = normalize.gpu_usage(f).row(0, named=True)
+    row = normalize.gpu_usage(f, STEP).row(0, named=True)
     assert row["power_w"] is None and row["fb_used_mib"] == 405.0 and row["gpu_uuid"].startswith("GPU-604ac76c")
 
 
@@ -320,7 +317,7 @@ def test_ksm_metadata_when_no_pod_has_labels() -> None:
         one = {"ksm_pod_info": pod, "ksm_pod_owner": pod, "ksm_node_labels": {"node": "n", "label_zone": "z"},
                "ksm_namespace_labels": {"namespace": "a", "label_team": "t"}}.get(q.name)
         m = Matrix.from_result([series(one, [(t, 1.0)])]) if one else Matrix.empty()
-        frames[q.name] = normalize.to_rows(q, normalize.frame_from_matrix(m, q.labels, q.fold, categorical=True), s)
+        frames[q.name] = normalize.rows_from_matrix(q, m, s)
     settings_ = load_settings(None, {"prometheus": {"url": "http://x"}}, environ={})
     out = metadata.build(frames, W0, W0 + timedelta(minutes=20), STEP, settings_)
     pods = out["raw.k8s_pod"].to_pylist()
@@ -343,8 +340,7 @@ def test_ksm_metadata_without_any_kube_state_metrics() -> None:
     from neocost.settings import load_settings
     s = shard()
     empty = Matrix.empty()
-    frames = {q.name: normalize.to_rows(q, normalize.frame_from_matrix(empty, q.labels, q.fold, categorical=True), s)
-              for q in catalog.catalog()}
+    frames = {q.name: normalize.rows_from_matrix(q, empty, s) for q in catalog.catalog()}
     settings_ = load_settings(None, {"prometheus": {"url": "http://x"}}, environ={})
     out = metadata.build(frames, W0, W0 + timedelta(minutes=20), STEP, settings_)
     assert out and all(t.num_rows == 0 for t in out.values())
@@ -356,21 +352,21 @@ def test_ksm_node_states_facts_per_interval() -> None:
     labels + capacity and joined back)."""
     from collector.prometheus import metadata
     from neocost.settings import load_settings
-    cat = pl.Categorical
     frames = {
         "ksm_node_labels": pl.DataFrame({
             "ts": [0, 0, 300, 300, 600], "node": ["a", "b", "a", "b", "a"],
             "label_node_kubernetes_io_instance_type": ["gpu-h100", "cpu-x", "gpu-h100", "cpu-x", "gpu-h100"],
             "label_nvidia_com_gpu_product": ["H100", None, "H100", None, "H100"],
             "label_karpenter_sh_capacity_type": ["spot", "on-demand", "spot", "on-demand", "on-demand"],
-            "v": [1.0] * 5}).with_columns(pl.col("node").cast(cat)),
+            "v": [1.0] * 5}),
         "node_capacity": pl.DataFrame({
             "ts": [0, 0, 0, 300, 300, 0, 600], "node": ["a", "a", "a", "a", "a", "b", "a"],
             "resource": ["cpu", "memory", "nvidia_com_gpu", "cpu", "nvidia_com_gpu", "cpu", "ephemeral"],
-            "v": [128.0, 1e12, 8.0, 128.0, 8.0, 16.0, 5.0]}).with_columns(pl.col("node", "resource").cast(cat)),
+            "v": [128.0, 1e12, 8.0, 128.0, 8.0, 16.0, 5.0]}),
     }
+    parts = {name: Part.from_rows(df) for name, df in frames.items()}
     settings_ = load_settings(None, {"prometheus": {"url": "http://x"}}, environ={})
-    got = metadata.node_states(frames, settings_).sort("ts", "node")
+    got = metadata.node_states(parts, settings_).sort("ts", "node")
     cols = ["ts", "node", "instance_type", "capacity_type", "gpu_product", "gpu_count", "gpu_replicas",
             "mig_strategy", "cpu_cores", "memory_bytes"]
     assert got.select(cols).rows() == [

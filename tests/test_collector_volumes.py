@@ -10,6 +10,8 @@ import polars as pl
 import pytest
 
 from collector.prometheus import catalog, normalize, volumes
+from collector.prometheus.fastmatrix import Matrix
+from collector.prometheus.parts import Part
 from collector.prometheus.collect import Collector
 from collector.prometheus.shards import Shard, ms
 from neocost import services, warehouse
@@ -19,12 +21,12 @@ from neocost.timeutil import to_unix
 W0 = datetime(2026, 11, 19)
 
 
-def _rows(name: str, rows: list[tuple[dict[str, str], float]]) -> pl.DataFrame:
+def _rows(name: str, rows: list[tuple[dict[str, str], float]]) -> Part:
     s = Shard(ms(W0), 300_000, 0, 1)
     q = next(q for q in catalog.catalog() if q.name == name)
     t = s.eval_range(q.counter)[0]
     res = [{"metric": m, "values": [[t / 1000, str(v)]]} for m, v in rows]
-    return normalize.to_rows(q, normalize.matrix_to_frame(res, q.labels, 300_000, q.fold), s)
+    return normalize.rows_from_matrix(q, Matrix.from_result(res), s)
 
 
 def test_pvc_rows_join_request_info_and_used() -> None:
@@ -39,12 +41,12 @@ def test_pvc_rows_join_request_info_and_used() -> None:
         "pod_pvc": _rows("pod_pvc", [({"namespace": "monitoring", "exported_namespace": "db", "pod": "db-0",
                                        "persistentvolumeclaim": "data-0"}, 1)]),
     }
-    pvc = volumes.pvc(frames).sort("persistentvolumeclaim").to_dicts()
+    pvc = volumes.pvc(frames, 300).sort("persistentvolumeclaim").to_dicts()
     assert [(r["persistentvolumeclaim"], r["storageclass"], r["volume"], r["request_bytes"], r["used_bytes"])
             for r in pvc] == [("data-0", "network-ssd", "pvc-1", 2.0**31, 200.0), ("orphan", "", "", 2.0**30, None)]
     assert pvc[0]["ts"] == W0
-    assert volumes.pod_pvc(frames).rows() == [(W0, "db", "db-0", "data-0")]
-    assert volumes.pvc({}).height == 0 and volumes.pod_pvc({}).height == 0
+    assert volumes.pod_pvc(frames, 300).rows() == [(W0, "db", "db-0", "data-0")]
+    assert volumes.pvc({}, 300).height == 0 and volumes.pod_pvc({}, 300).height == 0
 
 
 @pytest.mark.integration

@@ -32,6 +32,7 @@ import pyarrow as pa
 
 from collector.prometheus import fastmatrix, metadata, normalize, volumes
 from collector.prometheus.catalog import Query, catalog
+from collector.prometheus.parts import Part
 from collector.prometheus.client import PromClient, QueryFailed, QueryTooLarge, decode_matrix, gc_paused
 from collector.prometheus.shards import Shard, split_window, windows
 from collector.prometheus.spool import Spool
@@ -52,7 +53,7 @@ Progress = Callable[[dict[str, Any]], None]
 class WindowData:
     start: datetime
     end: datetime
-    frames: dict[str, pl.DataFrame] = field(default_factory=dict)
+    parts: dict[str, Part] = field(default_factory=dict)
     samples: int = 0
     splits: int = 0
 
@@ -79,7 +80,7 @@ def plan(settings: Settings, con: duckdb.DuckDBPyConnection, start: datetime | N
 
 
 def fetch_shard(client: PromClient, query: Query, shard: Shard, resolution: str,
-                slots: threading.Semaphore | None = None) -> tuple[pl.DataFrame, int, int]:
+                slots: threading.Semaphore | None = None) -> tuple[Part, int, int]:
     """Rows of one query over one shard; halves the shard while the server says it is too large.
     ``slots`` bounds the requests in flight (the decoding happens outside it).
 
@@ -95,13 +96,13 @@ def fetch_shard(client: PromClient, query: Query, shard: Shard, resolution: str,
         a, b = shard.halves()
         ra, na, sa = fetch_shard(client, query, a, resolution, slots)
         rb, nb, sb = fetch_shard(client, query, b, resolution, slots)
-        return pl.concat([ra, rb], how="vertical_relaxed"), na + nb, sa + sb + 1
+        return Part.concat([ra, rb]), na + nb, sa + sb + 1
     with gc_paused():
         # the columnar decoder, or orjson when the body is laid out differently (same result either way)
         matrix = (fastmatrix.parse(body, query.fields)
                   or fastmatrix.Matrix.from_result(decode_matrix(body, query.name)))
         del body
-        rows = normalize.rows_from_matrix(query, matrix, shard, categorical=True)
+        rows = normalize.rows_from_matrix(query, matrix, shard)
     return rows, len(matrix.v), 0
 
 
@@ -125,7 +126,7 @@ class Collector:
         self.slots = threading.Semaphore(p.workers)
 
     def _submit(self, pool: ThreadPoolExecutor, ws: datetime, we: datetime
-                ) -> list[tuple[Query, Future[tuple[pl.DataFrame, int, int]]]]:
+                ) -> list[tuple[Query, Future[tuple[Part, int, int]]]]:
         p = self.settings.prometheus
         shards = split_window(ws, we, self.step, max_points=p.max_points_per_series, parts=p.shards_per_query)
         return [(q, pool.submit(fetch_shard, self.client, q, s, p.resolution, self.slots))
@@ -133,7 +134,7 @@ class Collector:
 
     def _gather(self, ws: datetime, we: datetime, tasks: list[tuple[Query, Future[Any]]]) -> WindowData:
         data = WindowData(ws, we)
-        parts: dict[str, list[pl.DataFrame]] = {}
+        parts: dict[str, list[Part]] = {}
         for i, (q, fut) in enumerate(tasks):
             rows, samples, splits = fut.result()
             parts.setdefault(q.name, []).append(rows)
@@ -141,21 +142,21 @@ class Collector:
             data.splits += splits
             self.progress({"event": "query", "window": (ws, we), "done": i + 1, "total": len(tasks),
                            "query": q.name, "samples": samples})
-        data.frames = {k: pl.concat(v, how="vertical_relaxed") if len(v) > 1 else v[0] for k, v in parts.items()}
+        data.parts = {k: Part.concat(v) for k, v in parts.items()}
         return data
 
     def tables(self, data: WindowData) -> dict[str, pl.DataFrame]:
-        f = data.frames
+        p, step = data.parts, self.step
         return {
-            "raw.container_requests": normalize.container_requests(f),
-            "raw.node_capacity": normalize.node_capacity(f),
-            "raw.gpu_usage": normalize.gpu_usage(f),
-            "raw.container_usage": normalize.container_usage(f, self.step),
-            "raw.pod_network": normalize.pod_network(f),
-            "raw.inference": normalize.inference(self.queries, f),
-            "raw.inference_latency": normalize.inference_latency(self.queries, f),
-            "raw.pvc": volumes.pvc(f),
-            "raw.pod_pvc": volumes.pod_pvc(f),
+            "raw.container_requests": normalize.container_requests(p, step),
+            "raw.node_capacity": normalize.node_capacity(p, step),
+            "raw.gpu_usage": normalize.gpu_usage(p, step),
+            "raw.container_usage": normalize.container_usage(p, step),
+            "raw.pod_network": normalize.pod_network(p, step),
+            "raw.inference": normalize.inference(self.queries, p, step),
+            "raw.inference_latency": normalize.inference_latency(self.queries, p, step),
+            "raw.pvc": volumes.pvc(p, step),
+            "raw.pod_pvc": volumes.pod_pvc(p, step),
         }
 
     def build(self, data: WindowData, spool: Spool, replace: tuple[datetime, datetime] | None
@@ -165,9 +166,8 @@ class Collector:
         inside the window's open transaction (the main thread touches the connection only before and after):
         polars and DuckDB release the GIL, so it overlaps the next batch's fetches."""
         window = {"start": replace[0], "end": replace[1]} if replace else {}
-        counts = {table: spool.insert(self.con, table, df.with_columns(pl.col(pl.Categorical).cast(pl.Utf8)),
-                                      **window) for table, df in self.tables(data).items()}
-        meta = metadata.build(data.frames, data.start, data.end, self.step, self.settings) if self.use_ksm else {}
+        counts = {table: spool.insert(self.con, table, df, **window) for table, df in self.tables(data).items()}
+        meta = metadata.build(data.parts, data.start, data.end, self.step, self.settings) if self.use_ksm else {}
         return counts, meta
 
     def _finish(self, ws: datetime, we: datetime, metas: list[dict[str, pa.Table]]) -> dict[str, int]:

@@ -14,20 +14,24 @@ rows as collecting it once.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from datetime import datetime
 from importlib import resources
 from typing import Any
 
 import duckdb
+import numpy as np
 import polars as pl
 import pyarrow as pa
 
 from collector.kubernetes.normalize import (CAPACITY_TYPE_LABELS, INSTANCE_TYPE_LABELS, NODE_POOL_LABELS,
                                             REGION_LABELS, ZONE_LABELS, capacity_type)
+from collector.prometheus.parts import Grid, Part, with_columns
 from neocost.labels import sanitize_label_key
 from neocost.settings import Settings
 from neocost.warehouse import ident
 
+Parts = Mapping[str, Part]
 SOURCE = "ksm"
 _RS_HASH = r"^(.+)-[a-z0-9]{5,10}$"
 _CRON_SUFFIX = r"^(.+)-\d{8,}$"
@@ -41,55 +45,86 @@ TABLES = {  # table -> (entity keys, content columns)
 }
 
 
+def _labels_json(df: pl.DataFrame) -> pl.Series:
+    """Per row of ``df`` its ``label_*`` columns as one sorted JSON object (absent and empty labels left out);
+    computed once per distinct label set."""
+    label_cols = sorted(c for c in df.columns if c.startswith("label_"))
+    if not label_cols:
+        return pl.Series("labels", ["{}"] * df.height, dtype=pl.String)
+    uniq = df.select(label_cols).unique()
+    jsons = [json.dumps({c[6:]: v for c, v in zip(label_cols, row) if v}, sort_keys=True)
+             for row in uniq.iter_rows()]
+    lut = uniq.with_columns(labels=pl.Series(jsons, dtype=pl.String))
+    return df.select(label_cols).join(lut, on=label_cols, how="left", nulls_equal=True,
+                                      maintain_order="left")["labels"]
+
+
 def _label_maps(df: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
     """(ts, *keys, labels_json): the ``label_*`` columns as one sorted JSON object per row."""
-    label_cols = sorted(c for c in df.columns if c.startswith("label_"))
     if df.is_empty():
-        # the keys keep the input's dtype (categorical in the collector): they are joined with other frames
-        return pl.DataFrame(schema={"ts": pl.Int64, **{k: df.schema.get(k, pl.Utf8) for k in keys},
-                                    "labels": pl.Utf8})
-    uniq = df.select(label_cols).unique() if label_cols else pl.DataFrame({"_": [0]})
-    jsons = [json.dumps({c[6:]: v for c, v in zip(label_cols, row) if v}, sort_keys=True)
-             for row in uniq.select(label_cols).iter_rows()] if label_cols else ["{}"]
-    lut = uniq.with_columns(labels=pl.Series(jsons, dtype=pl.Utf8))
-    joined = df.join(lut, on=label_cols, how="left", nulls_equal=True) if label_cols else df.with_columns(
-        labels=pl.lit("{}"))
+        return pl.DataFrame(schema={"ts": pl.Int64, **{k: pl.String for k in keys}, "labels": pl.String})
     # two label sets inside one interval (a relabel): keep one deterministically
-    return joined.group_by(["ts", *keys]).agg(pl.col("labels").max())
+    return (df.with_columns(labels=_labels_json(df)).group_by(["ts", *keys]).agg(pl.col("labels").max()))
 
 
-def _get(frames: dict[str, pl.DataFrame], name: str, cols: list[str]) -> pl.DataFrame:
-    """The frame of query ``name`` with at least ``cols``: a query without series (no kube-state-metrics, or
-    none of that kind) has no label columns at all; they are added as null categoricals, the collector's key dtype."""
-    df = frames.get(name)
-    if df is None:
-        return pl.DataFrame(schema={"ts": pl.Int64, **{c: pl.Utf8 for c in cols}, "v": pl.Float64})
-    missing = [c for c in cols if c not in df.columns]
-    return df.with_columns(pl.lit(None, pl.Categorical).alias(c) for c in missing) if missing else df
+def _rows(parts: Parts, name: str, cols: list[str]) -> pl.DataFrame:
+    """Per point the labels of query ``name`` (small queries), with at least ``cols`` (null when the query has
+    no such label: a query without series, no kube-state-metrics, has no label columns at all)."""
+    part = parts.get(name)
+    df = part.rows() if part is not None else pl.DataFrame(schema={"ts": pl.Int64, "v": pl.Float64})
+    return df.with_columns(pl.lit(None, pl.String).alias(c) for c in cols if c not in df.columns)
 
 
-def pod_states(frames: dict[str, pl.DataFrame]) -> pl.DataFrame:
-    key = ["ts", "namespace", "pod"]
-    info = (_get(frames, "ksm_pod_info", ["namespace", "pod", "uid", "node"]).filter(pl.col("pod") != "")
-            .group_by(key).agg(pl.col("uid").max(), pl.col("node").max()))
-    owner = (_get(frames, "ksm_pod_owner", ["namespace", "pod", "owner_kind", "owner_name", "owner_is_controller"])
-             .sort("owner_is_controller", descending=True).group_by(key)
-             .agg(pl.col("owner_kind").first(), pl.col("owner_name").first()))
-    rs = (_get(frames, "ksm_rs_owner", ["namespace", "replicaset", "owner_kind", "owner_name"])
-          .filter(pl.col("owner_kind").is_in(["", "<none>"]).not_()).sort("ts").group_by(["namespace", "replicaset"])
-          .agg(pl.col("owner_kind").last().alias("rs_kind"), pl.col("owner_name").last().alias("rs_name")))
-    job = (_get(frames, "ksm_job_owner", ["namespace", "job_name", "owner_kind", "owner_name"])
-           .filter(pl.col("owner_kind").is_in(["", "<none>"]).not_()).sort("ts").group_by(["namespace", "job_name"])
-           .agg(pl.col("owner_kind").last().alias("job_kind"), pl.col("owner_name").last().alias("job_owner")))
-    phase = (_get(frames, "ksm_pod_phase", ["namespace", "pod", "phase"]).group_by(key)
-             .agg(pl.col("phase").max()))
-    labels = _label_maps(_get(frames, "ksm_pod_labels", ["namespace", "pod"]), ["namespace", "pod"])
-    out = (info.join(owner, on=key, how="left").join(phase, on=key, how="left")
-           .join(labels, on=key, how="left")
-           .join(rs, left_on=["namespace", "owner_name"], right_on=["namespace", "replicaset"], how="left")
-           .join(job, left_on=["namespace", "owner_name"], right_on=["namespace", "job_name"], how="left")
-           .with_columns(pl.col(pl.Categorical).cast(pl.Utf8)))  # joined on codes; strings for the regexes
-    ok, on = pl.col("owner_kind").fill_null(""), pl.col("owner_name").fill_null("")
+def _owners(parts: Parts, name: str, key: str, kind: str, owner: str) -> pl.DataFrame:
+    """A ReplicaSet's or Job's own owner (the last one reported in the batch)."""
+    return (_rows(parts, name, ["namespace", key, "owner_kind", "owner_name"])
+            .filter(pl.col("owner_kind").is_in(["", "<none>"]).not_()).sort("ts").group_by(["namespace", key])
+            .agg(pl.col("owner_kind").last().alias(kind), pl.col("owner_name").last().alias(owner))
+            .rename({key: "owner_name"}))
+
+
+_POD_CONTENT = {"uid": ("info", "uid"), "node": ("info", "node"), "owner": ("owner", "owner_is_controller"),
+                "phase": ("phase", "phase"), "labels": ("labels", "labels")}
+
+
+def pod_versions(parts: Parts, step_s: int) -> pl.DataFrame:
+    """``raw.k8s_pod`` versions of the batch (ms bounds), straight from the cells of a (namespace, pod) grid:
+    per interval the pod's info, owner, phase and labels series are picked (the greatest value when two label
+    sets share an interval, e.g. a relabel), and runs of the same picks over consecutive intervals are one
+    version; label strings are read once per version."""
+    step = step_s * 1000
+    labels = parts.get("ksm_pod_labels") or Part.empty()
+    g = Grid({"info": parts.get("ksm_pod_info") or Part.empty(), "owner": parts.get("ksm_pod_owner") or Part.empty(),
+              "phase": parts.get("ksm_pod_phase") or Part.empty(),
+              "labels": labels.with_labels(labels=_labels_json(labels.labels))},
+             ["namespace", "pod"], step, keep=pl.col("pod") != "")
+    at = np.flatnonzero(g.present("info"))
+    picks = {c: g.pick(part, label)[at] for c, (part, label) in _POD_CONTENT.items()}
+    # a new version where the pod, the interval run or any picked content changes
+    new = np.ones(len(at), dtype=bool)
+    if len(at):
+        same = (g.kid[at][1:] == g.kid[at][:-1]) & (g.ti[at][1:] == g.ti[at][:-1] + 1)
+        for c, (part, label) in _POD_CONTENT.items():
+            code = _codes(g.parts[part], ["owner_kind", "owner_name"] if c == "owner" else [label], picks[c])
+            same &= code[1:] == code[:-1]
+        new[1:] = ~same
+    first = np.flatnonzero(new)
+    last = np.append(first[1:], len(at))[:len(first)] - 1
+    mask = np.zeros(g.size, dtype=bool)
+    mask[at[first]] = True
+    own = picks["owner"][first]
+    out = g.frame(mask, {}).with_columns(
+        uid=g.label("info", picks["uid"][first], "uid"), node=g.label("info", picks["node"][first], "node"),
+        owner_kind=g.label("owner", own, "owner_kind").fill_null(""),
+        owner_name=g.label("owner", own, "owner_name").fill_null(""),
+        phase=g.label("phase", picks["phase"][first], "phase"),
+        labels=g.label("labels", picks["labels"][first], "labels").fill_null("{}"),
+        valid_to=pl.Series(g.t0 + (g.ti[at[last]] + 1) * step, dtype=pl.Int64))
+    out = (out.join(_owners(parts, "ksm_rs_owner", "replicaset", "rs_kind", "rs_name"),
+                    on=["namespace", "owner_name"], how="left")
+           .join(_owners(parts, "ksm_job_owner", "job_name", "job_kind", "job_owner"),
+                 on=["namespace", "owner_name"], how="left"))
+    ok, on = pl.col("owner_kind"), pl.col("owner_name")
     ctrl_kind = (pl.when((ok == "ReplicaSet") & pl.col("rs_kind").is_not_null()).then(pl.col("rs_kind"))
                  .when((ok == "ReplicaSet") & on.str.contains(_RS_HASH)).then(pl.lit("Deployment"))
                  .when((ok == "Job") & pl.col("job_kind").is_not_null()).then(pl.col("job_kind"))
@@ -100,13 +135,25 @@ def pod_states(frames: dict[str, pl.DataFrame]) -> pl.DataFrame:
                  .when((ok == "Job") & pl.col("job_kind").is_not_null()).then(pl.col("job_owner"))
                  .when((ok == "Job") & on.str.contains(_CRON_SUFFIX)).then(on.str.extract(_CRON_SUFFIX, 1))
                  .otherwise(on))
-    return out.select(*key, "uid", "node", owner_kind=ok, owner_name=on, controller_kind=ctrl_kind,
-                      controller_name=ctrl_name, phase=pl.col("phase"),
-                      labels=pl.col("labels").fill_null("{}"))
+    keys, content = TABLES["raw.k8s_pod"]
+    return out.select(*keys, "uid", "node", "owner_kind", "owner_name", controller_kind=ctrl_kind,
+                      controller_name=ctrl_name, phase=pl.col("phase"), labels=pl.col("labels"),
+                      valid_from=pl.col("ts"), valid_to=pl.col("valid_to"))
 
 
-def namespace_states(frames: dict[str, pl.DataFrame]) -> pl.DataFrame:
-    return _label_maps(_get(frames, "ksm_namespace_labels", ["namespace"]).filter(pl.col("namespace") != ""),
+def _codes(part: Part, cols: list[str], sids: np.ndarray) -> np.ndarray:
+    """Per entry of ``sids`` (series of ``part``, -1 for none) a code that is equal exactly when the ``cols``
+    values are (-1 for none)."""
+    out = np.full(len(sids), -1, dtype=np.int64)
+    if part.series:
+        have = with_columns(part.labels, cols, part.series)
+        code = have.select(pl.concat_str(cols, separator="\x00").rank("dense"))[:, 0].cast(pl.Int64).to_numpy()
+        out[sids >= 0] = code[sids[sids >= 0]]
+    return out
+
+
+def namespace_states(parts: Parts) -> pl.DataFrame:
+    return _label_maps(_rows(parts, "ksm_namespace_labels", ["namespace"]).filter(pl.col("namespace") != ""),
                        ["namespace"])
 
 
@@ -150,15 +197,15 @@ _NODE_SCHEMA = {"ts": pl.Int64, "node": pl.Utf8, "labels": pl.Utf8, "instance_ty
 _CAP = {"cpu": "cap_cpu", "memory": "cap_memory", "nvidia_com_gpu": "cap_gpu"}
 
 
-def node_states(frames: dict[str, pl.DataFrame], settings: Settings) -> pl.DataFrame:
+def node_states(parts: Parts, settings: Settings) -> pl.DataFrame:
     """Per (ts, node): labels and the node facts. The facts are derived in Python once per distinct
     (labels, capacity) combination (a handful per window), then joined back to the intervals."""
-    labels = _label_maps(_get(frames, "ksm_node_labels", ["node"]).filter(pl.col("node") != ""), ["node"])
-    cap = (_get(frames, "node_capacity", ["node", "resource"])
+    labels = _label_maps(_rows(parts, "ksm_node_labels", ["node"]).filter(pl.col("node") != ""), ["node"])
+    cap = (_rows(parts, "node_capacity", ["node", "resource"])
            .filter(pl.col("resource").is_in(list(_CAP)))
            .group_by(["ts", "node"])
            .agg(*[pl.col("v").filter(pl.col("resource") == r).max().alias(c) for r, c in _CAP.items()]))
-    base = labels.join(cap, on=["ts", "node"], how="left").with_columns(pl.col("node").cast(pl.Utf8))
+    base = labels.join(cap, on=["ts", "node"], how="left")
     combos = base.select("labels", *_CAP.values()).unique()
     facts = [_node_facts(lj, {r: v for r, v in zip(_CAP, caps, strict=True) if v is not None}, settings)
              for lj, *caps in combos.iter_rows()]
@@ -183,24 +230,19 @@ def versions(states: pl.DataFrame, keys: tuple[str, ...], content: tuple[str, ..
                  valid_from=pl.col("ts").min(), valid_to=pl.col("ts").max() + step_ms).drop("_grp"))
 
 
-def build(frames: dict[str, pl.DataFrame], start: datetime, end: datetime, step_s: int, settings: Settings
-          ) -> dict[str, pa.Table]:
-    """The window's ksm versions per table, as Arrow tables ready to insert (labels as MAP)."""
+def build(parts: Parts, start: datetime, end: datetime, step_s: int, settings: Settings) -> dict[str, pa.Table]:
+    """The batch's ksm versions per table, as Arrow tables ready to insert (labels as MAP)."""
     step_ms = step_s * 1000
-    states = {"raw.k8s_pod": pod_states(frames), "raw.k8s_namespace": namespace_states(frames),
-              "raw.k8s_node": node_states(frames, settings)}
-    out = {}
-    for table, df in states.items():
+    out = {"raw.k8s_pod": _arrow(pod_versions(parts, step_s))}
+    for table, df in (("raw.k8s_namespace", namespace_states(parts)), ("raw.k8s_node", node_states(parts, settings))):
         keys, content = TABLES[table]
-        v = versions(df, keys, content, step_ms)
-        out[table] = _arrow(v)
+        out[table] = _arrow(versions(df, keys, content, step_ms))
     return out
 
 
 def _arrow(df: pl.DataFrame) -> pa.Table:
     maps = [sorted(json.loads(x).items()) for x in df["labels"].to_list()]
-    df = df.with_columns(pl.col(pl.Categorical).cast(pl.Utf8),
-                         pl.from_epoch("valid_from", time_unit="ms").cast(pl.Datetime("us")),
+    df = df.with_columns(pl.from_epoch("valid_from", time_unit="ms").cast(pl.Datetime("us")),
                          pl.from_epoch("valid_to", time_unit="ms").cast(pl.Datetime("us"))).drop("labels")
     t = df.to_arrow()
     return t.append_column("labels", pa.array(maps, type=pa.map_(pa.string(), pa.string())))

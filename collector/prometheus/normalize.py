@@ -1,9 +1,10 @@
-"""Pure normalisation: decoded ``query_range`` matrices -> polars frames -> rows of the raw tables.
+"""Pure normalisation: decoded ``query_range`` matrices -> per-query parts -> rows of the raw tables.
 
-No I/O here. The flow per query and shard is :func:`frame_from_matrix` (labels + ``sid`` + eval time ``t`` in ms
-+ value ``v``), then :func:`gauge_rows` or :func:`counter_deltas` (both give ``ts`` = the interval start in ms),
-then the table builders join the named frames into the exact columns of ``neocost/migrations/0002_raw.sql``.
-The collector runs the first two steps as :func:`rows_from_matrix` (labels attached after the filters).
+No I/O here. Per query and shard, :func:`rows_from_matrix` turns a decoded matrix into a :class:`Part` (labels
+once per series; points ``sid``, ``ts`` = the interval start in ms, ``v``) through :func:`gauge_rows`'s or
+:func:`counter_deltas`'s logic; the table builders aggregate and join a batch's parts on a :class:`Grid` of
+(key, interval) cells into the exact columns of ``neocost/migrations/0002_raw.sql``. :func:`frame_from_matrix`
+and :func:`to_rows` are the same steps with the labels on every row (for tests and small inputs).
 
 Counters: per series (``sid``), ``delta = v - prev`` when ``v >= prev`` else ``v`` (a reset restarts from 0); a
 series' first point at the shard's baseline evaluation only sets ``prev``; a series first seen later was born
@@ -21,9 +22,10 @@ import polars as pl
 
 from collector.prometheus.catalog import DCGM_SENTINEL_ABOVE, Query, label_expr
 from collector.prometheus.fastmatrix import Matrix
+from collector.prometheus.parts import Grid, Part
 from collector.prometheus.shards import EPS_MS, Shard
 
-Frames = Mapping[str, pl.DataFrame]
+Parts = Mapping[str, Part]
 
 
 # --- matrix -> frame -------------------------------------------------------------------------------------------
@@ -35,28 +37,23 @@ def matrix_to_frame(result: Sequence[dict[str, Any]], labels: Sequence[str] | No
     return frame_from_matrix(Matrix.from_result(result), labels, fold)
 
 
-def frame_from_matrix(m: Matrix, labels: Sequence[str] | None, fold: Sequence[str] = (), *,
-                      categorical: bool = False) -> pl.DataFrame:
+def frame_from_matrix(m: Matrix, labels: Sequence[str] | None, fold: Sequence[str] = ()) -> pl.DataFrame:
     """Columns: one per label ('' when absent; all labels but ``__name__`` when ``labels`` is None),
     ``sid`` (series index), ``t`` (eval time, ms), ``v`` (float). The labels in ``fold`` take their aliases'
-    values (:func:`catalog.label_expr`: the last non-empty alias, else the label itself). ``categorical``: label
-    columns as ``pl.Categorical`` (the collector: a u32 code per point instead of a string per point, ~1/3 of a
-    batch's memory; the table builders group and join on the codes and cast back to strings at the end, :func:`_ts`)."""
-    per_series = series_labels(m, labels, fold, categorical=categorical)
+    values (:func:`catalog.label_expr`: the last non-empty alias, else the label itself)."""
+    per_series = series_labels(m, labels, fold)
     points = _points(m)
     return pl.DataFrame([*per_series[points["sid"]].get_columns(), *points.get_columns()])
 
 
-def series_labels(m: Matrix, labels: Sequence[str] | None, fold: Sequence[str] = (), *,
-                  categorical: bool = False) -> pl.DataFrame:
+def series_labels(m: Matrix, labels: Sequence[str] | None, fold: Sequence[str] = ()) -> pl.DataFrame:
     """One row per series: the label columns of :func:`frame_from_matrix`."""
     have = set(m.labels.columns)
     if labels is None:
         labels = sorted((have | set(fold)) - {"__name__"})
-    dtype = pl.Categorical if categorical else pl.Utf8
     # with_columns broadcasts the '' of a label no series has to every series (a select would give one row)
     base = m.labels if m.labels.width else pl.DataFrame({"_": pl.Series([None] * len(m.lens), dtype=pl.Utf8)})
-    return (base.with_columns(label_expr(lab, have, lab in fold).cast(dtype).alias(lab) for lab in labels)
+    return (base.with_columns(label_expr(lab, have, lab in fold).cast(pl.String).alias(lab) for lab in labels)
             .select(labels))
 
 
@@ -66,13 +63,11 @@ def _points(m: Matrix) -> pl.DataFrame:
                          pl.Series("v", m.v, dtype=pl.Float64)])
 
 
-def rows_from_matrix(query: Query, m: Matrix, shard: Shard, *, categorical: bool = False) -> pl.DataFrame:
-    """``to_rows(query, frame_from_matrix(m, ...), shard)``, computed on the narrow ``(sid, t, v)`` points and
-    only then given the label columns (gathered per kept row): the filters and deltas copy three columns instead
-    of every label column, and dropped points never get labels."""
-    per_series = series_labels(m, query.labels, query.fold, categorical=categorical)
-    rows = _rows(query, _points(m).lazy(), shard).collect()
-    return pl.DataFrame([*per_series[rows["sid"]].get_columns(), rows["v"], rows["ts"]])
+def rows_from_matrix(query: Query, m: Matrix, shard: Shard) -> Part:
+    """``to_rows(query, frame_from_matrix(m, ...), shard)`` as a :class:`Part`: the filters and deltas run on
+    the narrow ``(sid, t, v)`` points, and the labels stay one row per series."""
+    points = _rows(query, _points(m).lazy(), shard).select(pl.col("sid").cast(pl.UInt32), "ts", "v").collect()
+    return Part(series_labels(m, query.labels, query.fold), points)
 
 
 def empty_frame(labels: Sequence[str]) -> pl.DataFrame:
@@ -117,166 +112,150 @@ def _counter(lf: pl.LazyFrame, shard: Shard, scale: float) -> pl.LazyFrame:
 
 
 # --- table builders --------------------------------------------------------------------------------------------
+# Each builder takes the batch's parts by query name and the resolution, aggregates them on a Grid of
+# (key, interval) cells and returns the exact columns of its raw table (``ts`` as a timestamp).
 
 def _ts(df: pl.DataFrame) -> pl.DataFrame:
-    return df.with_columns(pl.from_epoch(pl.col("ts"), time_unit="ms").cast(pl.Datetime("us")),
-                           pl.col(pl.Categorical).cast(pl.Utf8))
+    return df.with_columns(pl.from_epoch(pl.col("ts"), time_unit="ms").cast(pl.Datetime("us")))
 
 
-def _cat(df: pl.DataFrame, cols: Sequence[str]) -> pl.DataFrame:
-    """Dictionary-encode key labels: polars groups and joins u32 codes ~3x faster than multi-column strings
-    (categorical order is lexical, so max/sort/first give the same answers; :func:`_ts` casts them back)."""
-    return df.with_columns(pl.col(c).cast(pl.Categorical) for c in cols)
+def _part(parts: Parts, name: str) -> Part:
+    return parts.get(name) or Part.empty()
 
 
-def _str(df: pl.DataFrame) -> pl.DataFrame:
-    """Categorical label columns back to strings (before string functions)."""
-    return df.with_columns(pl.col(pl.Categorical).cast(pl.Utf8))
+def _select(df: pl.DataFrame, schema: Mapping[str, pl.DataType]) -> pl.DataFrame:
+    return df.select(pl.col(c).cast(t) for c, t in schema.items())
 
 
-def _get(frames: Frames, name: str, labels: Sequence[str]) -> pl.DataFrame:
-    df = frames.get(name)
-    return df if df is not None else empty_frame(labels)
+_CONTAINER = ["namespace", "pod", "container"]
+_REQUESTS = {"ts": pl.Int64, "namespace": pl.String, "pod": pl.String, "container": pl.String, "node": pl.String,
+             "resource": pl.String, "request": pl.Float64, "limit": pl.Float64, "running": pl.Float64}
 
 
-def container_requests(frames: Frames) -> pl.DataFrame:
-    key = ["ts", "namespace", "pod", "container", "resource"]
-    labels = ("namespace", "pod", "container", "node", "resource")
-    parts = []
-    for name, col in (("k8s_requests", "request"), ("k8s_limits", "limit")):
-        df = _cat(_get(frames, name, labels).filter(pl.col("pod") != ""), labels)
-        parts.append(df.group_by(key).agg(pl.col("v").max().alias(col), pl.col("node").max().alias(f"node_{col}")))
-    req, lim = parts
-    both = req.join(lim, on=key, how="full", coalesce=True)
-    run = (_cat(_get(frames, "k8s_running", ("namespace", "pod", "container")), ("namespace", "pod", "container"))
-           .group_by(["ts", "namespace", "pod", "container"]).agg(pl.col("v").max().alias("running")))
-    out = (both.join(run, on=["ts", "namespace", "pod", "container"], how="left")
-           .with_columns(node=pl.coalesce(pl.col("node_request"), pl.col("node_limit"), pl.lit("")))
-           .select("ts", "namespace", "pod", "container", "node", "resource", "request", "limit", "running"))
-    return _ts(out)
+def container_requests(parts: Parts, step_s: int) -> pl.DataFrame:
+    """Per container, resource and interval: the request, the limit and the running ratio (per container)."""
+    g = Grid({"req": _part(parts, "k8s_requests"), "lim": _part(parts, "k8s_limits"),
+              "run": _part(parts, "k8s_running")}, [*_CONTAINER, "resource"], step_s * 1000,
+             keep=pl.col("pod") != "", on={"run": _CONTAINER})
+    node = pl.coalesce(g.label("req", g.pick("req", "node"), "node"), g.label("lim", g.pick("lim", "node"), "node"),
+                       pl.lit(""))
+    out = g.frame(g.present("req") | g.present("lim"),
+                  {"request": g.values("req", "max"), "limit": g.values("lim", "max"),
+                   "running": g.values("run", "max"), "node": pl.select(node).to_series()})
+    return _ts(_select(out, _REQUESTS))
 
 
-def node_capacity(frames: Frames) -> pl.DataFrame:
-    key = ["ts", "node", "resource"]
-    cap = _get(frames, "node_capacity", ("node", "resource")).group_by(key).agg(pl.col("v").max().alias("capacity"))
-    alloc = (_get(frames, "node_allocatable", ("node", "resource")).group_by(key)
-             .agg(pl.col("v").max().alias("allocatable")))
-    out = cap.join(alloc, on=key, how="full", coalesce=True).filter(pl.col("node") != "")
-    return _ts(out.select("ts", "node", "resource", "capacity", "allocatable"))
+def node_capacity(parts: Parts, step_s: int) -> pl.DataFrame:
+    g = Grid({"cap": _part(parts, "node_capacity"), "alloc": _part(parts, "node_allocatable")},
+             ["node", "resource"], step_s * 1000, keep=pl.col("node") != "")
+    out = g.frame(g.present("cap") | g.present("alloc"),
+                  {"capacity": g.values("cap", "max"), "allocatable": g.values("alloc", "max")})
+    return _ts(_select(out, {"ts": pl.Int64, "node": pl.String, "resource": pl.String, "capacity": pl.Float64,
+                             "allocatable": pl.Float64}))
 
 
 DCGM_EXPORTER_POD = r"dcgm-exporter"
-_GPU_ATTRS = ("gpu", "modelName", "GPU_I_PROFILE", "namespace", "pod", "container")
+_GPU_ATTRS = {"gpu": "gpu_index", "modelName": "gpu_model", "GPU_I_PROFILE": "mig_profile", "namespace": "namespace",
+              "pod": "pod", "container": "container"}
+_GPU_PARTS = {"prof": "dcgm_gr_active", "dev": "dcgm_util", "fb_used_mib": "dcgm_fb_used", "power_w": "dcgm_power"}
 
 
-def _unassign_exporter(df: pl.DataFrame) -> pl.DataFrame:
+def _unassign_exporter(part: Part) -> Part:
     """With the Helm ServiceMonitor (honorLabels false) an unassigned GPU keeps only the scrape target's own
     pod/namespace/container labels, i.e. the dcgm-exporter pod: that is not an assignment."""
+    cols = ("namespace", "pod", "container")
+    labels = part.labels.with_columns(pl.lit("").alias(c) for c in cols if c not in part.labels.columns)
     own = pl.col("pod").str.contains(DCGM_EXPORTER_POD) | pl.col("container").str.contains(DCGM_EXPORTER_POD)
-    return df.with_columns(*[pl.when(own).then(pl.lit("")).otherwise(pl.col(c)).alias(c)
-                             for c in ("namespace", "pod", "container")])
+    return Part(labels, part.points).with_labels(*[pl.when(own).then(pl.lit("")).otherwise(pl.col(c)).alias(c)
+                                                   for c in cols])
 
 
-def gpu_usage(frames: Frames) -> pl.DataFrame:
-    labels = ("node", "gpu_uuid", "gpu", "modelName", "GPU_I_PROFILE", "GPU_I_ID", "namespace", "pod", "container")
-    key = ["ts", "node", "gpu_uuid", "GPU_I_ID"]
-    parts = []
-    for name, col in (("dcgm_gr_active", "prof"), ("dcgm_util", "dev"), ("dcgm_fb_used", "fb_used_mib"),
-                      ("dcgm_power", "power_w")):
-        df = _unassign_exporter(_str(_get(frames, name, labels)).filter(pl.col("gpu_uuid") != ""))
-        # a GPU re-assigned inside an interval has two label sets: keep the assigned pod's
-        parts.append(df.sort("pod", descending=True).group_by(key).agg(
-            pl.col("v").mean().alias(col), *[pl.col(a).first().alias(f"{a}__{col}") for a in _GPU_ATTRS]))
-    out = parts[0]
-    for p in parts[1:]:
-        out = out.join(p, on=key, how="full", coalesce=True)
-    attrs = [pl.coalesce(*[pl.col(f"{a}__{c}") for c in ("prof", "dev", "fb_used_mib", "power_w")]).alias(a)
-             for a in _GPU_ATTRS]
-    out = out.with_columns(*attrs, util=pl.coalesce("prof", "dev"))
-    out = out.rename({"gpu_uuid": "gpu_uuid", "gpu": "gpu_index", "modelName": "gpu_model",
-                      "GPU_I_PROFILE": "mig_profile", "GPU_I_ID": "mig_instance"})
-    return _ts(out.select("ts", "node", "gpu_uuid", "gpu_index", "gpu_model", "mig_profile", "mig_instance",
-                          "namespace", "pod", "container", "util", "fb_used_mib", "power_w"))
+def gpu_usage(parts: Parts, step_s: int) -> pl.DataFrame:
+    """Per GPU (or MIG instance) and interval: utilisation (the profiling ratio where reported, else the device
+    percentage), framebuffer, power, and the pod it is assigned to."""
+    g = Grid({col: _unassign_exporter(_part(parts, name)) for col, name in _GPU_PARTS.items()},
+             ["node", "gpu_uuid", "GPU_I_ID"], step_s * 1000, keep=pl.col("gpu_uuid") != "")
+    # a GPU re-assigned inside an interval has two label sets: keep the assigned pod's (the greatest pod name)
+    picks = {col: g.pick(col, "pod") for col in _GPU_PARTS}
+    attrs = {out: pl.select(pl.coalesce(*[g.label(col, picks[col], a) for col in _GPU_PARTS])).to_series()
+             for a, out in _GPU_ATTRS.items()}
+    values = {col: g.values(col, "mean") for col in _GPU_PARTS}
+    out = g.frame(np.logical_or.reduce([g.present(col) for col in _GPU_PARTS]),
+                  {**values, **attrs, "util": pl.select(pl.coalesce(values["prof"], values["dev"])).to_series()})
+    out = out.rename({"GPU_I_ID": "mig_instance"})
+    return _ts(_select(out, {"ts": pl.Int64, "node": pl.String, "gpu_uuid": pl.String, "gpu_index": pl.String,
+                             "gpu_model": pl.String, "mig_profile": pl.String, "mig_instance": pl.String,
+                             "namespace": pl.String, "pod": pl.String, "container": pl.String, "util": pl.Float64,
+                             "fb_used_mib": pl.Float64, "power_w": pl.Float64}))
 
 
-def container_usage(frames: Frames, step_s: int) -> pl.DataFrame:
-    key = ["ts", "namespace", "pod", "container"]
-    labels = ("namespace", "pod", "container")
-    cpu = (_cat(_get(frames, "cadvisor_cpu", labels), labels).group_by(key)
-           .agg((pl.col("v").sum() / step_s).alias("cpu_cores")))
-    mem = (_cat(_get(frames, "cadvisor_memory", labels), labels).group_by(key)
-           .agg(pl.col("v").mean().alias("memory_bytes")))
-    out = cpu.join(mem, on=key, how="full", coalesce=True).filter(pl.col("pod") != "")
-    return _ts(out.select(*key, "cpu_cores", "memory_bytes"))
+def container_usage(parts: Parts, step_s: int) -> pl.DataFrame:
+    g = Grid({"cpu": _part(parts, "cadvisor_cpu"), "mem": _part(parts, "cadvisor_memory")}, _CONTAINER,
+             step_s * 1000, keep=pl.col("pod") != "")
+    cpu = g.values("cpu", "sum") / step_s
+    out = g.frame(g.present("cpu") | g.present("mem"), {"cpu_cores": cpu, "memory_bytes": g.values("mem", "mean")})
+    return _ts(_select(out, {"ts": pl.Int64, **{c: pl.String for c in _CONTAINER}, "cpu_cores": pl.Float64,
+                             "memory_bytes": pl.Float64}))
 
 
-def pod_network(frames: Frames) -> pl.DataFrame:
-    key = ["ts", "namespace", "pod"]
-    labels = ("namespace", "pod")
-    tx = _cat(_get(frames, "cadvisor_tx", labels), labels).group_by(key).agg(pl.col("v").sum().alias("tx_bytes"))
-    rx = _cat(_get(frames, "cadvisor_rx", labels), labels).group_by(key).agg(pl.col("v").sum().alias("rx_bytes"))
-    out = tx.join(rx, on=key, how="full", coalesce=True).filter(pl.col("pod") != "")
-    return _ts(out.select(*key, "tx_bytes", "rx_bytes"))
+def pod_network(parts: Parts, step_s: int) -> pl.DataFrame:
+    g = Grid({"tx": _part(parts, "cadvisor_tx"), "rx": _part(parts, "cadvisor_rx")}, ["namespace", "pod"],
+             step_s * 1000, keep=pl.col("pod") != "")
+    out = g.frame(g.present("tx") | g.present("rx"), {"tx_bytes": g.values("tx", "sum"),
+                                                       "rx_bytes": g.values("rx", "sum")})
+    return _ts(_select(out, {"ts": pl.Int64, "namespace": pl.String, "pod": pl.String, "tx_bytes": pl.Float64,
+                             "rx_bytes": pl.Float64}))
 
 
 INFERENCE_COLUMNS = ("requests", "successes", "errors", "input_tokens", "output_tokens", "cached_tokens",
                      "prefill_seconds", "decode_seconds")
+_INFERENCE = {"ts": pl.Int64, "server": pl.String, "namespace": pl.String, "pod": pl.String, "model": pl.String,
+              **{c: pl.Float64 for c in INFERENCE_COLUMNS}}
+_LATENCY = {"ts": pl.Int64, "server": pl.String, "namespace": pl.String, "pod": pl.String, "model": pl.String,
+            "metric": pl.String, "le": pl.Float64, "count": pl.Float64}
 
 
-def _model_expr(query: Query, df: pl.DataFrame) -> pl.Expr:
+def _with_model(query: Query, part: Part) -> Part:
+    """The part with a ``model`` label: the query's model label, else the OTel response model, else ''."""
     ml = query.extra.get("model_label", "")
-    if not ml:
-        return pl.lit("")
-    exprs = [pl.col(ml).cast(pl.Utf8)]
-    if "gen_ai_response_model" in df.columns and ml != "gen_ai_response_model":
-        exprs.append(pl.col("gen_ai_response_model").cast(pl.Utf8))
-    return pl.coalesce(*[pl.when(e != "").then(e) for e in exprs], pl.lit(""))
+    cols = part.labels.columns
+    exprs = [pl.col(c) for c in (ml, "gen_ai_response_model") if c and c in cols]
+    model = pl.coalesce(*[pl.when(e != "").then(e) for e in exprs], pl.lit("")) if exprs else pl.lit("")
+    return part.with_labels(model=model)
 
 
-def inference(queries: Sequence[Query], frames: Frames) -> pl.DataFrame:
+def inference(queries: Sequence[Query], parts: Parts, step_s: int) -> pl.DataFrame:
     """One row per (ts, server, namespace, pod, model) whatever server produced it."""
-    key = ["ts", "server", "namespace", "pod", "model"]
-    per_server: dict[str, list[pl.DataFrame]] = {}
+    per_server: dict[str, dict[str, Part]] = {}
     for q in queries:
-        if q.family != "inference" or q.extra.get("histogram") or q.name not in frames:
+        if q.family != "inference" or q.extra.get("histogram") or q.name not in parts:
             continue
-        df = frames[q.name]
-        part = (df.with_columns(model=_model_expr(q, df), server=pl.lit(q.server))
-                .group_by(key).agg(pl.col("v").sum().alias(q.column)))
-        per_server.setdefault(q.server, []).append(part)
+        per_server.setdefault(q.server, {})[q.column] = _with_model(q, parts[q.name])
     outs = []
-    for server, parts in per_server.items():
-        out = parts[0]
-        for p in parts[1:]:
-            out = out.join(p, on=key, how="full", coalesce=True)
-        for c in INFERENCE_COLUMNS:
-            if c not in out.columns:
-                out = out.with_columns(pl.lit(None, dtype=pl.Float64).alias(c))
+    for server, named in per_server.items():
+        g = Grid(named, ["namespace", "pod", "model"], step_s * 1000, keep=pl.col("pod") != "")
+        out = g.frame(np.logical_or.reduce([g.present(c) for c in named]),
+                      {c: g.values(c, "sum") for c in named}).with_columns(server=pl.lit(server))
+        out = out.with_columns(pl.lit(None, dtype=pl.Float64).alias(c) for c in INFERENCE_COLUMNS if c not in named)
         if server == "vllm":  # request_success_total counts every finished request, by finished_reason
             out = out.with_columns(errors=pl.col("errors").fill_null(0.0)).with_columns(
                 successes=pl.col("requests") - pl.col("errors"))
         elif server in ("triton", "otel"):  # no total: requests = successes + failures
             out = out.with_columns(requests=pl.col("successes").fill_null(0.0) + pl.col("errors").fill_null(0.0))
-        outs.append(out.select(*key, *INFERENCE_COLUMNS))
-    if not outs:
-        return _ts(pl.DataFrame(schema={"ts": pl.Int64, "server": pl.Utf8, "namespace": pl.Utf8,
-                                        "pod": pl.Utf8, "model": pl.Utf8,
-                                        **{c: pl.Float64 for c in INFERENCE_COLUMNS}}))
-    return _ts(pl.concat(outs).filter(pl.col("pod") != ""))
+        outs.append(_select(out, _INFERENCE))
+    return _ts(pl.concat(outs) if outs else pl.DataFrame(schema=_INFERENCE))
 
 
-def inference_latency(queries: Sequence[Query], frames: Frames) -> pl.DataFrame:
-    key = ["ts", "server", "namespace", "pod", "model", "metric", "le"]
-    parts = []
+def inference_latency(queries: Sequence[Query], parts: Parts, step_s: int) -> pl.DataFrame:
+    """Histogram bucket increases per (ts, server, namespace, pod, model, metric, le)."""
+    outs = []
     for q in queries:
-        if not q.extra.get("histogram") or q.name not in frames:
+        if not q.extra.get("histogram") or q.name not in parts:
             continue
-        df = frames[q.name]
-        parts.append(df.with_columns(model=_model_expr(q, df), server=pl.lit(q.server), metric=pl.lit(q.column),
-                                     le=pl.col("le").cast(pl.Utf8).str.replace(r"^\+Inf$", "inf").cast(pl.Float64))
-                     .group_by(key).agg(pl.col("v").sum().alias("count")))
-    if not parts:
-        return _ts(pl.DataFrame(schema={"ts": pl.Int64, "server": pl.Utf8, "namespace": pl.Utf8, "pod": pl.Utf8,
-                                        "model": pl.Utf8, "metric": pl.Utf8, "le": pl.Float64,
-                                        "count": pl.Float64}))
-    return _ts(pl.concat(parts).filter(pl.col("pod") != ""))
+        part = _with_model(q, parts[q.name])
+        g = Grid({"b": part}, ["namespace", "pod", "model", "le"], step_s * 1000, keep=pl.col("pod") != "")
+        out = g.frame(g.present("b"), {"count": g.values("b", "sum")})
+        outs.append(_select(out.with_columns(server=pl.lit(q.server), metric=pl.lit(q.column),
+                                             le=pl.col("le").str.replace(r"^\+Inf$", "inf").cast(pl.Float64)),
+                            _LATENCY))
+    return _ts(pl.concat(outs) if outs else pl.DataFrame(schema=_LATENCY))
