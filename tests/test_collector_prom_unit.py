@@ -16,6 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from collector.prometheus import catalog, normalize
 from collector.prometheus.client import decode_matrix
+from collector.prometheus.fastmatrix import decode_labels
 from collector.prometheus.fastmatrix import Matrix
 from collector.prometheus.parts import Part
 from collector.prometheus.spool import Spool
@@ -377,3 +378,33 @@ def test_ksm_node_states_facts_per_interval() -> None:
         (600, "a", "gpu-h100", "on-demand", "H100", None, None, "none", None, None),
     ]
     assert got.schema["gpu_count"] == pl.Int32 and got.schema["node"] == pl.Utf8
+
+
+# --- the label cache -------------------------------------------------------------------------------------------
+
+_pod_labels = st.fixed_dictionaries({"namespace": st.sampled_from(["a", "b"]), "pod": st.sampled_from(["p", "q", "r"])},
+                                    optional={"exported_pod": st.sampled_from(["x", ""]), "node": st.just("n")})
+
+
+@settings(deadline=None, max_examples=60)
+@given(shards=st.lists(st.lists(_pod_labels, max_size=6), min_size=1, max_size=5), cap=st.integers(1, 12))
+def test_label_cache_gives_the_decoded_labels(shards: list[list[dict[str, str]]], cap: int) -> None:
+    """Shard after shard (new, repeated and dropped series, a cache that restarts when full): the cached labels
+    equal the labels decoded and folded from the texts directly."""
+    q = next(q for q in catalog.catalog() if q.name == "k8s_running")
+    cache = normalize.LabelCache(max_series=cap)
+    for metrics in shards:
+        texts = pl.Series([orjson.dumps(m).decode() for m in metrics], dtype=pl.String)
+        want = normalize.fold_labels(decode_labels(texts, q.fields), len(metrics), q.labels, q.fold)
+        assert cache.labels(q, texts).rows() == want.rows()
+
+
+def test_label_cache_checks_the_text_behind_a_hash() -> None:
+    """A stored entry whose text differs from the one looked up (a hash collision) is not used."""
+    q = next(q for q in catalog.catalog() if q.name == "k8s_running")
+    cache = normalize.LabelCache()
+    real = pl.Series(['{"namespace":"a","pod":"p","container":"c"}'])
+    assert cache.labels(q, real).rows() == [("a", "p", "c")]
+    # forge a stored entry: another text under the real text's hash, with other labels
+    cache._known[q.name] = cache._known[q.name].with_columns(_m=pl.lit('{"pod":"forged"}'), pod=pl.lit("forged"))
+    assert cache.labels(q, real).rows() == [("a", "p", "c")]

@@ -7,6 +7,7 @@ does not expose (docs components.md §4):
 
 - ``Accept-Encoding: identity``: with gzip Prometheus spends most of a large query compressing the body;
   on loopback or inside the cluster identity is 3-5x faster (``prometheus.gzip = true`` for slow links);
+- the body is read in one call from urllib3 (:func:`_read_all`), not in pieces through ``Response.content``;
 - orjson with Python's cyclic GC paused while millions of small ``[ts, "value"]`` lists are built.
 
 Retries: timeouts, connection errors, 5xx (including ``503 query timeout``), 429 and the 422 "block is closing"
@@ -28,6 +29,7 @@ from typing import Any, Iterator
 import orjson
 import requests
 from prometheus_api_client import PrometheusConnect
+import urllib3
 from urllib3.util.retry import Retry
 
 from neocost.errors import CollectError, SettingsError
@@ -38,7 +40,9 @@ _TOO_LARGE = ("exceeded maximum resolution", "11,000 points", "11000 points", "t
 # a server stopping mid-body breaks the chunked read: as transient as a refused connection
 # a server shutting down answers queries in flight with 422 "open querier for block ...: block is closing"
 _CLOSING = ("block is closing",)
-_TRANSIENT = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError)
+# the body is read from urllib3 directly (below), whose errors are not wrapped in requests' own
+_TRANSIENT = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError,
+              urllib3.exceptions.ProtocolError, urllib3.exceptions.TimeoutError, urllib3.exceptions.DecodeError)
 _gc_lock = threading.Lock()
 _gc_depth = 0
 
@@ -151,11 +155,11 @@ class PromClient:
                 delay = min(delay * 2, 30.0)
             try:
                 resp = self.session.post(self.url + path, data=form, headers=self.headers, auth=self.auth,
-                                         timeout=self.settings.timeout_seconds)
+                                         timeout=self.settings.timeout_seconds, stream=True)
+                body = _read_all(resp)
             except _TRANSIENT as exc:
                 last = f"{type(exc).__name__}: {exc}"
                 continue
-            body = resp.content
             with self._stats_lock:
                 self.stats.requests += 1
                 self.stats.bytes += len(body)
@@ -179,6 +183,18 @@ class PromClient:
             if resp.status_code < 500 and resp.status_code != 429:
                 raise QueryFailed(f"query {name}: {last}")
         raise QueryFailed(f"query {name}: gave up after {attempts} attempts against {self.url}: {last}")
+
+
+def _read_all(resp: requests.Response) -> bytes:
+    """The whole body in one read from urllib3 (``resp.content`` reads it in 10 kB pieces through two layers
+    of Python generators: ~2.5x the CPU per byte), then the connection goes back to the pool."""
+    try:
+        body: bytes = resp.raw.read(decode_content=True)
+    except BaseException:
+        resp.close()
+        raise
+    resp.raw.release_conn()
+    return body
 
 
 def _num(x: float) -> str:

@@ -80,9 +80,11 @@ def plan(settings: Settings, con: duckdb.DuckDBPyConnection, start: datetime | N
 
 
 def fetch_shard(client: PromClient, query: Query, shard: Shard, resolution: str,
-                slots: threading.Semaphore | None = None) -> tuple[Part, int, int]:
+                slots: threading.Semaphore | None = None, cache: normalize.LabelCache | None = None
+                ) -> tuple[Part, int, int]:
     """Rows of one query over one shard; halves the shard while the server says it is too large.
-    ``slots`` bounds the requests in flight (the decoding happens outside it).
+    ``slots`` bounds the requests in flight (the decoding happens outside it); ``cache`` remembers the labels
+    of series seen in earlier shards.
 
     Returns (rows, samples fetched, number of extra splits)."""
     first, last = shard.eval_range(query.counter)
@@ -94,15 +96,16 @@ def fetch_shard(client: PromClient, query: Query, shard: Shard, resolution: str,
         if shard.points <= 1:
             raise
         a, b = shard.halves()
-        ra, na, sa = fetch_shard(client, query, a, resolution, slots)
-        rb, nb, sb = fetch_shard(client, query, b, resolution, slots)
+        ra, na, sa = fetch_shard(client, query, a, resolution, slots, cache)
+        rb, nb, sb = fetch_shard(client, query, b, resolution, slots, cache)
         return Part.concat([ra, rb]), na + nb, sa + sb + 1
     with gc_paused():
         # the columnar decoder, or orjson when the body is laid out differently (same result either way)
-        matrix = (fastmatrix.parse(body, query.fields)
+        # labels that vary per series (labels=None) are decoded with each body, the others through the cache
+        matrix = (fastmatrix.parse(body, query.fields, decode=cache is None or query.labels is None)
                   or fastmatrix.Matrix.from_result(decode_matrix(body, query.name)))
         del body
-        rows = normalize.rows_from_matrix(query, matrix, shard)
+        rows = normalize.rows_from_matrix(query, matrix, shard, cache)
     return rows, len(matrix.v), 0
 
 
@@ -124,12 +127,13 @@ class Collector:
         # ``workers`` requests in flight, as configured; twice as many tasks, so that a shard is decoded while
         # the next request is already waiting on the server (the server, not the client, is the bottleneck)
         self.slots = threading.Semaphore(p.workers)
+        self.labels = normalize.LabelCache()
 
     def _submit(self, pool: ThreadPoolExecutor, ws: datetime, we: datetime
                 ) -> list[tuple[Query, Future[tuple[Part, int, int]]]]:
         p = self.settings.prometheus
         shards = split_window(ws, we, self.step, max_points=p.max_points_per_series, parts=p.shards_per_query)
-        return [(q, pool.submit(fetch_shard, self.client, q, s, p.resolution, self.slots))
+        return [(q, pool.submit(fetch_shard, self.client, q, s, p.resolution, self.slots, self.labels))
                 for q in self.queries for s in shards]
 
     def _gather(self, ws: datetime, we: datetime, tasks: list[tuple[Query, Future[Any]]]) -> WindowData:

@@ -41,6 +41,7 @@ class Matrix:
     lens: np.ndarray   # int64, points per series
     t_ms: np.ndarray   # int64, evaluation time in ms
     v: np.ndarray      # float64
+    texts: pl.Series | None = None  # per series its ``metric`` object as sent (``parse(decode=False)``)
 
     @classmethod
     def empty(cls, fields: Sequence[str] = ()) -> Matrix:
@@ -68,11 +69,12 @@ class Matrix:
         return [{k: v for k, v in row.items() if v is not None} for row in self.labels.iter_rows(named=True)]
 
 
-def parse(body: bytes, fields: Sequence[str] | None = None) -> Matrix | None:
+def parse(body: bytes, fields: Sequence[str] | None = None, *, decode: bool = True) -> Matrix | None:
     """Decode a matrix body, or ``None`` when it is not in the exact layout above (use orjson then).
 
     ``fields``: the label names to keep (one column each, null where a series lacks it); ``None`` keeps every
-    label any series has."""
+    label any series has. ``decode=False``: no label columns; ``texts`` holds each series' ``metric`` object
+    for the caller to decode (:func:`decode_labels`), e.g. only the ones it has not seen before."""
     if not body.startswith(_PREFIX):
         return None
     start = len(_PREFIX)
@@ -94,12 +96,7 @@ def parse(body: bytes, fields: Sequence[str] | None = None) -> Matrix | None:
         # every line starts with {"metric": (the first is checked above, the others by construction)
         if rows["p"].null_count():
             return None
-        if fields is None:
-            labels = pl.read_ndjson(io.BytesIO(rows["m"].str.join("\n").item().encode()), infer_schema_length=None)
-            labels = labels.select(pl.all().cast(pl.String)) if labels.width else labels
-        else:
-            schema = pl.Struct([pl.Field(f, pl.String) for f in dict.fromkeys(fields)])
-            labels = rows.select(pl.col("m").str.json_decode(schema)).unnest("m")
+        labels = decode_labels(rows["m"], fields) if decode else pl.DataFrame()
         lens = rows["p"].list.len().cast(pl.Int64).to_numpy()
         points = (rows.lazy().select(pl.col("p").explode().str.split_exact(',"', 1).struct.rename_fields(["t", "v"]))
                   .unnest("p")
@@ -110,4 +107,14 @@ def parse(body: bytes, fields: Sequence[str] | None = None) -> Matrix | None:
     if labels.height not in (0, len(lens)) or points.height != int(lens.sum()) or points["v"].null_count():
         return None
     t = points["t"].to_numpy()
-    return Matrix(labels, lens, np.round(t * 1000).astype(np.int64), points["v"].to_numpy())
+    return Matrix(labels, lens, np.round(t * 1000).astype(np.int64), points["v"].to_numpy(),
+                  None if decode else rows["m"])
+
+
+def decode_labels(texts: pl.Series, fields: Sequence[str] | None = None) -> pl.DataFrame:
+    """One String column per label of the ``metric`` objects ``texts`` (see :func:`parse` for ``fields``)."""
+    if fields is None:
+        labels = pl.read_ndjson(io.BytesIO(texts.str.join("\n").item().encode()), infer_schema_length=None)
+        return labels.select(pl.all().cast(pl.String)) if labels.width else labels
+    schema = pl.Struct([pl.Field(f, pl.String) for f in dict.fromkeys(fields)])
+    return texts.to_frame("m").select(pl.col("m").str.json_decode(schema)).unnest("m")
