@@ -71,9 +71,10 @@ class PrometheusSettings(_Section):
     shards_per_query: int = Field(1, ge=1, le=64, description="Time shards per query and fetch batch (on the step "
                                   "grid). Each request costs Prometheus a fixed share: at large scale 2 shards "
                                   "took ~1.7x the server CPU of 1. The queries themselves keep the workers busy.")
-    duckdb_memory_limit: str = Field("256MB", description="DuckDB's memory limit while collecting, unless "
+    duckdb_memory_limit: str = Field("128MB", description="DuckDB's memory limit while collecting, unless "
                                      "warehouse.memory_limit is set: committed rows stay cached in DuckDB up to "
-                                     "its limit, ~90 MB more per large-scale day, so long backfills would grow.")
+                                     "its limit, ~90 MB more per large-scale day, so long backfills would grow "
+                                     "(a large-scale 4 h batch needs well under it).")
     model_labels: dict[str, str] = Field(default_factory=dict, description="Label carrying the served model per "
                                          "inference server, e.g. {vllm = \"model_name\", otel = "
                                          "\"gen_ai_response_model\"} (defaults per server).")

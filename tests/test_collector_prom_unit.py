@@ -387,12 +387,12 @@ _pod_labels = st.fixed_dictionaries({"namespace": st.sampled_from(["a", "b"]), "
 
 
 @settings(deadline=None, max_examples=60)
-@given(shards=st.lists(st.lists(_pod_labels, max_size=6), min_size=1, max_size=5), cap=st.integers(1, 12))
+@given(shards=st.lists(st.lists(_pod_labels, max_size=6), min_size=1, max_size=5), cap=st.integers(0, 12))
 def test_label_cache_gives_the_decoded_labels(shards: list[list[dict[str, str]]], cap: int) -> None:
     """Shard after shard (new, repeated and dropped series, a cache that restarts when full): the cached labels
     equal the labels decoded and folded from the texts directly."""
     q = next(q for q in catalog.catalog() if q.name == "k8s_running")
-    cache = normalize.LabelCache(max_series=cap)
+    cache = normalize.LabelCache(spare=cap)
     for metrics in shards:
         texts = pl.Series([orjson.dumps(m).decode() for m in metrics], dtype=pl.String)
         want = normalize.fold_labels(decode_labels(texts, q.fields), len(metrics), q.labels, q.fold)

@@ -83,14 +83,19 @@ def parse(body: bytes, fields: Sequence[str] | None = None, *, decode: bool = Tr
     end = body.rfind(_LAST)
     if end < start or not body.startswith(_METRIC, start) or not body.startswith(b"]}", end + len(_LAST) - 1):
         return None
-    lines = body[start:end + 3].replace(_NEXT, b']]}\n{"metric":')
+    # the whole body, not a slice of it: no third copy of it while decoding (the first line keeps the prefix
+    # before its {"metric":, the last line the end of the body after its ]]})
+    lines = body.replace(_NEXT, b']]}\n{"metric":')
+    last = pl.int_range(pl.len()) == pl.len() - 1
     try:
         rows = (pl.read_csv(lines, has_header=False, separator=_UNUSED, quote_char=None, schema={"s": pl.String})
                 .lazy()
                 .select(pl.col("s").str.split_exact(',"values":[[', 1).struct.rename_fields(["m", "p"]))
                 .unnest("s")
-                .select(pl.col("m").str.strip_prefix('{"metric":'),
-                        pl.col("p").str.strip_suffix("]]}").str.split("],["))
+                .select(pl.col("m").str.slice(len(_METRIC)).str.slice(pl.when(pl.int_range(pl.len()) == 0)
+                                                                      .then(start).otherwise(0)),
+                        pl.when(last).then(pl.col("p").str.strip_suffix(body[end:].decode()))
+                        .otherwise(pl.col("p").str.strip_suffix("]]}")).str.split("],["))
                 .collect())
         del lines
         # every line starts with {"metric": (the first is checked above, the others by construction)

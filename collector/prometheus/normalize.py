@@ -67,11 +67,11 @@ def fold_labels(decoded: pl.DataFrame, n: int, labels: Sequence[str] | None, fol
 class LabelCache:
     """Per query, the folded label columns of each ``metric`` object text seen so far: the same series come
     back in every shard and batch, and decoding and folding their labels again was ~10 % of the collector's
-    CPU. Thread-safe. Holds at most ``max_series`` texts per query (beyond that it restarts from the shard at
-    hand, so series that went away do not pile up)."""
+    CPU. Thread-safe. Holds at most twice the series of the shard at hand (plus ``spare``) per query: beyond
+    that it restarts from that shard's series, so series that went away do not pile up over a long backfill."""
 
-    def __init__(self, max_series: int = 250_000) -> None:
-        self.max_series = max_series
+    def __init__(self, spare: int = 1024) -> None:
+        self.spare = spare
         self._known: dict[str, pl.DataFrame] = {}
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
@@ -95,7 +95,7 @@ class LabelCache:
             decoded = fold_labels(decode_labels(new["_m"], query.fields), new.height, query.labels, query.fold)
             learnt = pl.concat([new, decoded], how="horizontal")
             known = self._known.get(query.name)
-            if known is None or known.height + learnt.height > self.max_series:
+            if known is None or known.height + learnt.height > 2 * frame.height + self.spare:
                 known = learnt  # start again from the series at hand: those that went away do not pile up
             else:  # a text whose hash collides with a stored one's is decoded every time, never stored
                 known = pl.concat([known, learnt.join(known.select("_h"), on="_h", how="anti")])
