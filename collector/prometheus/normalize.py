@@ -323,15 +323,13 @@ def inference(queries: Sequence[Query], parts: Parts, step_s: int) -> pl.DataFra
 
 
 def inference_latency(queries: Sequence[Query], parts: Parts, step_s: int) -> pl.DataFrame:
-    """Histogram bucket increases per (ts, server, namespace, pod, model, metric, le)."""
-    outs = []
-    for q in queries:
-        if not q.extra.get("histogram") or q.name not in parts:
-            continue
-        part = _with_model(q, parts[q.name])
-        g = Grid({"b": part}, ["namespace", "pod", "model", "le"], step_s * 1000, keep=pl.col("pod") != "")
-        out = g.frame(g.present("b"), {"count": g.values("b", "sum")})
-        outs.append(_select(out.with_columns(server=pl.lit(q.server), metric=pl.lit(q.column),
-                                             le=pl.col("le").str.replace(r"^\+Inf$", "inf").cast(pl.Float64)),
-                            _LATENCY))
-    return _ts(pl.concat(outs) if outs else pl.DataFrame(schema=_LATENCY))
+    """Histogram bucket increases per (ts, server, namespace, pod, model, metric, le): every histogram query's
+    part, tagged with its server and metric, on one grid."""
+    tagged = [_with_model(q, parts[q.name]).with_labels(server=pl.lit(q.server), metric=pl.lit(q.column))
+              for q in queries if q.extra.get("histogram") and q.name in parts]
+    if not tagged:
+        return _ts(pl.DataFrame(schema=_LATENCY))
+    g = Grid({"b": Part.concat(tagged)}, ["server", "metric", "namespace", "pod", "model", "le"], step_s * 1000,
+             keep=pl.col("pod") != "")
+    out = g.frame(g.present("b"), {"count": g.values("b", "sum")})
+    return _ts(_select(out.with_columns(le=pl.col("le").str.replace(r"^\+Inf$", "inf").cast(pl.Float64)), _LATENCY))

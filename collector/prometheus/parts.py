@@ -48,7 +48,7 @@ class Part:
 
     @classmethod
     def concat(cls, parts: Sequence[Part]) -> Part:
-        """One query's shards as one part (series of different shards stay different series)."""
+        """Several parts as one (one query's shards, or queries tagged apart): their series stay distinct."""
         if len(parts) == 1:
             return parts[0]
         offsets = np.cumsum([0] + [p.series for p in parts[:-1]])
