@@ -26,7 +26,7 @@ import pyarrow as pa
 
 from collector.kubernetes.normalize import (CAPACITY_TYPE_LABELS, INSTANCE_TYPE_LABELS, NODE_POOL_LABELS,
                                             REGION_LABELS, ZONE_LABELS, capacity_type)
-from collector.prometheus.parts import Grid, Part, with_columns
+from collector.prometheus.parts import Grid, Part, label_columns, part_of
 from neocost.labels import sanitize_label_key
 from neocost.settings import Settings
 from neocost.warehouse import ident
@@ -93,9 +93,9 @@ def pod_versions(parts: Parts, step_s: int) -> pl.DataFrame:
     sets share an interval, e.g. a relabel), and runs of the same picks over consecutive intervals are one
     version; label strings are read once per version."""
     step = step_s * 1000
-    labels = parts.get("ksm_pod_labels") or Part.empty()
-    g = Grid({"info": parts.get("ksm_pod_info") or Part.empty(), "owner": parts.get("ksm_pod_owner") or Part.empty(),
-              "phase": parts.get("ksm_pod_phase") or Part.empty(),
+    labels = part_of(parts, "ksm_pod_labels")
+    g = Grid({"info": part_of(parts, "ksm_pod_info"), "owner": part_of(parts, "ksm_pod_owner"),
+              "phase": part_of(parts, "ksm_pod_phase"),
               "labels": labels.with_labels(labels=_labels_json(labels.labels))},
              ["namespace", "pod"], step, keep=pl.col("pod") != "")
     at = np.flatnonzero(g.present("info"))
@@ -146,7 +146,7 @@ def _codes(part: Part, cols: list[str], sids: np.ndarray) -> np.ndarray:
     values are (-1 for none)."""
     out = np.full(len(sids), -1, dtype=np.int64)
     if part.series:
-        have = with_columns(part.labels, cols, part.series)
+        have = label_columns(part.labels, cols, part.series)
         code = have.select(pl.concat_str(cols, separator="\x00").rank("dense"))[:, 0].cast(pl.Int64).to_numpy()
         out[sids >= 0] = code[sids[sids >= 0]]
     return out

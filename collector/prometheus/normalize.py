@@ -23,7 +23,7 @@ import polars as pl
 
 from collector.prometheus.catalog import DCGM_SENTINEL_ABOVE, Query, label_expr
 from collector.prometheus.fastmatrix import Matrix, decode_labels
-from collector.prometheus.parts import Grid, Part
+from collector.prometheus.parts import Grid, Part, as_timestamps, part_of
 from collector.prometheus.shards import EPS_MS, Shard
 
 Parts = Mapping[str, Part]
@@ -64,6 +64,11 @@ def fold_labels(decoded: pl.DataFrame, n: int, labels: Sequence[str] | None, fol
             .select(labels))
 
 
+def decoded_labels(query: Query, texts: pl.Series) -> pl.DataFrame:
+    """The label columns of ``query`` for the ``metric`` object texts of its series."""
+    return fold_labels(decode_labels(texts, query.fields), texts.len(), query.labels, query.fold)
+
+
 class LabelCache:
     """Per query, the folded label columns of each ``metric`` object text seen so far: the same series come
     back in every shard and batch, and decoding and folding their labels again was ~10 % of the collector's
@@ -90,25 +95,25 @@ class LabelCache:
             lock = self._locks.setdefault(query.name, threading.Lock())
         with lock:  # shards of one query learn one after the other: no text is stored twice
             got = self._lookup(query.name, frame)
-            miss = frame if got is None else frame.filter(got["_hit"].not_())
-            new = miss.unique("_h")
-            decoded = fold_labels(decode_labels(new["_m"], query.fields), new.height, query.labels, query.fold)
-            learnt = pl.concat([new, decoded], how="horizontal")
-            known = self._known.get(query.name)
-            if known is None or known.height + learnt.height > 2 * frame.height + self.spare:
-                known = learnt  # start again from the series at hand: those that went away do not pile up
-            else:  # a text whose hash collides with a stored one's is decoded every time, never stored
-                known = pl.concat([known, learnt.join(known.select("_h"), on="_h", how="anti")])
-            self._known[query.name] = known
-            got = self._lookup(query.name, frame)
-        assert got is not None
-        if got["_hit"].all():
-            return got.select(cols)
-        rest = frame.filter(got["_hit"].not_())
-        decoded = fold_labels(decode_labels(rest["_m"], query.fields), rest.height, query.labels, query.fold)
-        return got.select(cols).with_row_index("_i").update(
-            decoded.with_columns(_i=pl.Series(np.flatnonzero(got["_hit"].not_().to_numpy()), dtype=pl.UInt32)),
-            on="_i").select(cols)
+            hit = got["_hit"] if got is not None else pl.repeat(False, frame.height, eager=True)
+            new = frame.filter(hit.not_()).unique("_m")
+            learnt = pl.concat([new, decoded_labels(query, new["_m"])], how="horizontal")
+            self._store(query.name, learnt, frame.height)
+        missed = (frame.with_row_index("_i").filter(hit.not_())
+                  .join(learnt.drop("_h"), on="_m", how="left", maintain_order="left"))
+        if got is None:
+            return missed.select(cols)
+        return got.select(cols).with_row_index("_i").update(missed.select("_i", *cols), on="_i").select(cols)
+
+    def _store(self, name: str, learnt: pl.DataFrame, height: int) -> None:
+        # a text whose hash collides with a stored one's is decoded every time, never stored
+        learnt = learnt.unique("_h", keep="first")
+        known = self._known.get(name)
+        if known is None or known.height + learnt.height > 2 * height + self.spare:
+            known = learnt  # start again from the series at hand: those that went away do not pile up
+        else:
+            known = pl.concat([known, learnt.join(known.select("_h"), on="_h", how="anti")])
+        self._known[name] = known
 
     def _lookup(self, name: str, frame: pl.DataFrame) -> pl.DataFrame | None:
         known = self._known.get(name)
@@ -134,16 +139,11 @@ def rows_from_matrix(query: Query, m: Matrix, shard: Shard, cache: LabelCache | 
     keep, ts, v = _reduce(sid, m.t_ms, m.v, query.counter, shard, query.scale)
     points = pl.DataFrame([pl.Series("sid", sid[keep], dtype=pl.UInt32), pl.Series("ts", ts, dtype=pl.Int64),
                            pl.Series("v", v, dtype=pl.Float64)])
-    if m.texts is not None:
-        labels = (cache or LabelCache()).labels(query, m.texts)
-    else:
+    if m.texts is None:
         labels = series_labels(m, query.labels, query.fold)
+    else:
+        labels = cache.labels(query, m.texts) if cache else decoded_labels(query, m.texts)
     return Part(labels, points)
-
-
-def empty_frame(labels: Sequence[str]) -> pl.DataFrame:
-    return pl.DataFrame({**{lab: pl.Series(lab, [], dtype=pl.Utf8) for lab in labels},
-                         "ts": pl.Series("ts", [], dtype=pl.Int64), "v": pl.Series("v", [], dtype=pl.Float64)})
 
 
 def gauge_rows(frame: pl.DataFrame, shard: Shard, scale: float = 1.0) -> pl.DataFrame:
@@ -191,14 +191,6 @@ def _reduce(sid: np.ndarray, t: np.ndarray, v: np.ndarray, counter: bool, shard:
 # Each builder takes the batch's parts by query name and the resolution, aggregates them on a Grid of
 # (key, interval) cells and returns the exact columns of its raw table (``ts`` as a timestamp).
 
-def _ts(df: pl.DataFrame) -> pl.DataFrame:
-    return df.with_columns(pl.from_epoch(pl.col("ts"), time_unit="ms").cast(pl.Datetime("us")))
-
-
-def _part(parts: Parts, name: str) -> Part:
-    return parts.get(name) or Part.empty()
-
-
 def _select(df: pl.DataFrame, schema: Mapping[str, pl.DataType]) -> pl.DataFrame:
     return df.select(pl.col(c).cast(t) for c, t in schema.items())
 
@@ -210,23 +202,23 @@ _REQUESTS = {"ts": pl.Int64, "namespace": pl.String, "pod": pl.String, "containe
 
 def container_requests(parts: Parts, step_s: int) -> pl.DataFrame:
     """Per container, resource and interval: the request, the limit and the running ratio (per container)."""
-    g = Grid({"req": _part(parts, "k8s_requests"), "lim": _part(parts, "k8s_limits"),
-              "run": _part(parts, "k8s_running")}, [*_CONTAINER, "resource"], step_s * 1000,
+    g = Grid({"req": part_of(parts, "k8s_requests"), "lim": part_of(parts, "k8s_limits"),
+              "run": part_of(parts, "k8s_running")}, [*_CONTAINER, "resource"], step_s * 1000,
              keep=pl.col("pod") != "", on={"run": _CONTAINER})
     node = pl.coalesce(g.label("req", g.pick("req", "node"), "node"), g.label("lim", g.pick("lim", "node"), "node"),
                        pl.lit(""))
     out = g.frame(g.present("req") | g.present("lim"),
                   {"request": g.values("req", "max"), "limit": g.values("lim", "max"),
                    "running": g.values("run", "max"), "node": pl.select(node).to_series()})
-    return _ts(_select(out, _REQUESTS))
+    return as_timestamps(_select(out, _REQUESTS))
 
 
 def node_capacity(parts: Parts, step_s: int) -> pl.DataFrame:
-    g = Grid({"cap": _part(parts, "node_capacity"), "alloc": _part(parts, "node_allocatable")},
+    g = Grid({"cap": part_of(parts, "node_capacity"), "alloc": part_of(parts, "node_allocatable")},
              ["node", "resource"], step_s * 1000, keep=pl.col("node") != "")
     out = g.frame(g.present("cap") | g.present("alloc"),
                   {"capacity": g.values("cap", "max"), "allocatable": g.values("alloc", "max")})
-    return _ts(_select(out, {"ts": pl.Int64, "node": pl.String, "resource": pl.String, "capacity": pl.Float64,
+    return as_timestamps(_select(out, {"ts": pl.Int64, "node": pl.String, "resource": pl.String, "capacity": pl.Float64,
                              "allocatable": pl.Float64}))
 
 
@@ -249,7 +241,7 @@ def _unassign_exporter(part: Part) -> Part:
 def gpu_usage(parts: Parts, step_s: int) -> pl.DataFrame:
     """Per GPU (or MIG instance) and interval: utilisation (the profiling ratio where reported, else the device
     percentage), framebuffer, power, and the pod it is assigned to."""
-    g = Grid({col: _unassign_exporter(_part(parts, name)) for col, name in _GPU_PARTS.items()},
+    g = Grid({col: _unassign_exporter(part_of(parts, name)) for col, name in _GPU_PARTS.items()},
              ["node", "gpu_uuid", "GPU_I_ID"], step_s * 1000, keep=pl.col("gpu_uuid") != "")
     # a GPU re-assigned inside an interval has two label sets: keep the assigned pod's (the greatest pod name)
     picks = {col: g.pick(col, "pod") for col in _GPU_PARTS}
@@ -259,27 +251,27 @@ def gpu_usage(parts: Parts, step_s: int) -> pl.DataFrame:
     out = g.frame(np.logical_or.reduce([g.present(col) for col in _GPU_PARTS]),
                   {**values, **attrs, "util": pl.select(pl.coalesce(values["prof"], values["dev"])).to_series()})
     out = out.rename({"GPU_I_ID": "mig_instance"})
-    return _ts(_select(out, {"ts": pl.Int64, "node": pl.String, "gpu_uuid": pl.String, "gpu_index": pl.String,
+    return as_timestamps(_select(out, {"ts": pl.Int64, "node": pl.String, "gpu_uuid": pl.String, "gpu_index": pl.String,
                              "gpu_model": pl.String, "mig_profile": pl.String, "mig_instance": pl.String,
                              "namespace": pl.String, "pod": pl.String, "container": pl.String, "util": pl.Float64,
                              "fb_used_mib": pl.Float64, "power_w": pl.Float64}))
 
 
 def container_usage(parts: Parts, step_s: int) -> pl.DataFrame:
-    g = Grid({"cpu": _part(parts, "cadvisor_cpu"), "mem": _part(parts, "cadvisor_memory")}, _CONTAINER,
+    g = Grid({"cpu": part_of(parts, "cadvisor_cpu"), "mem": part_of(parts, "cadvisor_memory")}, _CONTAINER,
              step_s * 1000, keep=pl.col("pod") != "")
     cpu = g.values("cpu", "sum") / step_s
     out = g.frame(g.present("cpu") | g.present("mem"), {"cpu_cores": cpu, "memory_bytes": g.values("mem", "mean")})
-    return _ts(_select(out, {"ts": pl.Int64, **{c: pl.String for c in _CONTAINER}, "cpu_cores": pl.Float64,
+    return as_timestamps(_select(out, {"ts": pl.Int64, **{c: pl.String for c in _CONTAINER}, "cpu_cores": pl.Float64,
                              "memory_bytes": pl.Float64}))
 
 
 def pod_network(parts: Parts, step_s: int) -> pl.DataFrame:
-    g = Grid({"tx": _part(parts, "cadvisor_tx"), "rx": _part(parts, "cadvisor_rx")}, ["namespace", "pod"],
+    g = Grid({"tx": part_of(parts, "cadvisor_tx"), "rx": part_of(parts, "cadvisor_rx")}, ["namespace", "pod"],
              step_s * 1000, keep=pl.col("pod") != "")
     out = g.frame(g.present("tx") | g.present("rx"), {"tx_bytes": g.values("tx", "sum"),
                                                        "rx_bytes": g.values("rx", "sum")})
-    return _ts(_select(out, {"ts": pl.Int64, "namespace": pl.String, "pod": pl.String, "tx_bytes": pl.Float64,
+    return as_timestamps(_select(out, {"ts": pl.Int64, "namespace": pl.String, "pod": pl.String, "tx_bytes": pl.Float64,
                              "rx_bytes": pl.Float64}))
 
 
@@ -319,7 +311,7 @@ def inference(queries: Sequence[Query], parts: Parts, step_s: int) -> pl.DataFra
         elif server in ("triton", "otel"):  # no total: requests = successes + failures
             out = out.with_columns(requests=pl.col("successes").fill_null(0.0) + pl.col("errors").fill_null(0.0))
         outs.append(_select(out, _INFERENCE))
-    return _ts(pl.concat(outs) if outs else pl.DataFrame(schema=_INFERENCE))
+    return as_timestamps(pl.concat(outs) if outs else pl.DataFrame(schema=_INFERENCE))
 
 
 def inference_latency(queries: Sequence[Query], parts: Parts, step_s: int) -> pl.DataFrame:
@@ -328,8 +320,9 @@ def inference_latency(queries: Sequence[Query], parts: Parts, step_s: int) -> pl
     tagged = [_with_model(q, parts[q.name]).with_labels(server=pl.lit(q.server), metric=pl.lit(q.column))
               for q in queries if q.extra.get("histogram") and q.name in parts]
     if not tagged:
-        return _ts(pl.DataFrame(schema=_LATENCY))
+        return as_timestamps(pl.DataFrame(schema=_LATENCY))
     g = Grid({"b": Part.concat(tagged)}, ["server", "metric", "namespace", "pod", "model", "le"], step_s * 1000,
              keep=pl.col("pod") != "")
     out = g.frame(g.present("b"), {"count": g.values("b", "sum")})
-    return _ts(_select(out.with_columns(le=pl.col("le").str.replace(r"^\+Inf$", "inf").cast(pl.Float64)), _LATENCY))
+    le = pl.col("le").str.replace(r"^\+Inf$", "inf").cast(pl.Float64)
+    return as_timestamps(_select(out.with_columns(le=le), _LATENCY))

@@ -81,7 +81,17 @@ def _points_schema() -> pl.DataFrame:
     return pl.DataFrame(schema={"sid": pl.UInt32, "ts": pl.Int64, "v": pl.Float64})
 
 
-def with_columns(labels: pl.DataFrame, cols: Sequence[str], height: int) -> pl.DataFrame:
+def part_of(parts: Mapping[str, Part], name: str) -> Part:
+    """The part of query ``name``, or an empty one (a query with no series this batch)."""
+    return parts.get(name) or Part.empty()
+
+
+def as_timestamps(df: pl.DataFrame) -> pl.DataFrame:
+    """``ts`` from ms since the epoch to the raw tables' timestamp."""
+    return df.with_columns(pl.from_epoch(pl.col("ts"), time_unit="ms").cast(pl.Datetime("us")))
+
+
+def label_columns(labels: pl.DataFrame, cols: Sequence[str], height: int) -> pl.DataFrame:
     """``labels`` with every column of ``cols`` ('' for those it lacks: a query without series has none)."""
     missing = [c for c in cols if c not in labels.columns]
     if missing:
@@ -94,9 +104,10 @@ class Grid:
     """The cells ``(key, interval)`` of some named parts.
 
     ``key``: the label columns of a cell; ``keep``: which series count (an expression on the key labels, e.g.
-    ``pod != ''``; a series whose key is not kept has no cell). Parts named in ``on`` carry only a subset of the key (``running`` per container against
-    requests per container and resource): each of their series feeds every existing key with the same values
-    in that subset, and they add no keys of their own. Every ``ts`` must lie on ``step_ms`` (the resolution).
+    ``pod != ''``; a series whose key is not kept has no cell). Parts named in ``on`` carry only a subset of
+    the key (``running`` per container against requests per container and resource): each of their series
+    feeds every existing key with the same values in that subset, and they add no keys of their own. Every
+    ``ts`` must lie on ``step_ms`` (the resolution).
     """
 
     def __init__(self, parts: Mapping[str, Part], key: Sequence[str], step_ms: int, *,
@@ -106,20 +117,21 @@ class Grid:
         self.step = step_ms
         on = dict(on or {})
         full = [n for n in self.parts if n not in on]
-        labels = {n: with_columns(self.parts[n].labels, self.key, self.parts[n].series) for n in full}
-        kept = {n: (labels[n].select(keep.alias("_k"))["_k"].fill_null(False).to_numpy() if keep is not None
-                    else np.ones(labels[n].height, dtype=bool)) for n in full}
-        allk = pl.concat([labels[n].filter(pl.Series(kept[n])) for n in full]) if full else pl.DataFrame(
-            schema={k: pl.String for k in self.key})
+        labels = {n: label_columns(self.parts[n].labels, self.key, self.parts[n].series) for n in full}
+        allk = pl.concat([labels[n] if keep is None else labels[n].filter(keep) for n in full]) if full \
+            else pl.DataFrame(schema={k: pl.String for k in self.key})
         self.keys = allk.unique(maintain_order=True)
         indexed = self.keys.with_row_index("_kid")
         nk = self.keys.height
-        # per part: (kid, interval index, point index) of every point that counts
+        # per part: (kid, ts, point index) of every point that counts
         spots: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         for n in full:
             kid_of_sid = (labels[n].join(indexed, on=self.key, how="left", maintain_order="left")["_kid"]
                           .fill_null(-1).cast(pl.Int64).to_numpy())
-            spots[n] = self._spot(n, kid_of_sid[self.parts[n].points["sid"].to_numpy()], None)
+            points = self.parts[n].points
+            kid = kid_of_sid[points["sid"].to_numpy()]
+            idx = np.flatnonzero(kid >= 0)
+            spots[n] = (kid[idx], points["ts"].to_numpy()[idx], idx)
         for n, sub in on.items():
             spots[n] = self._spot_sub(n, list(sub), indexed)
         self.t0 = min((int(ts.min()) for _, ts, _ in spots.values() if len(ts)), default=0)
@@ -142,19 +154,11 @@ class Grid:
         # per part: the cell of each counted point, and which point it is
         self.cells = {n: (first[kid] + ti - lo[kid], idx) for n, (kid, ti, idx) in spots.items()}
 
-    def _spot(self, name: str, kid: np.ndarray, idx: np.ndarray | None
-              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        ts = self.parts[name].points["ts"].to_numpy()
-        if idx is None:
-            idx = np.flatnonzero(kid >= 0)
-            kid = kid[idx]
-        return kid, ts[idx], idx
-
     def _spot_sub(self, name: str, sub: list[str], indexed: pl.DataFrame
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Points of a part keyed on ``sub`` only, repeated for every key they match."""
+        """(kid, ts, point index) of a part keyed on ``sub`` only: each point repeated for every key it matches."""
         part = self.parts[name]
-        lab = with_columns(part.labels, sub, part.series).with_row_index("_sid")
+        lab = label_columns(part.labels, sub, part.series).with_row_index("_sid")
         pairs = (lab.join(indexed.select("_kid", *sub), on=sub, how="inner").sort("_sid", "_kid")
                  .select(pl.col("_sid").cast(pl.Int64), pl.col("_kid").cast(pl.Int64)))
         p_sid, p_kid = pairs["_sid"].to_numpy(), pairs["_kid"].to_numpy()
@@ -164,8 +168,7 @@ class Grid:
         rep = count[sid]
         idx = np.repeat(np.arange(len(sid), dtype=np.int64), rep)
         nth = np.arange(len(idx), dtype=np.int64) - np.repeat(np.cumsum(rep) - rep, rep)
-        kid = p_kid[start[sid[idx]] + nth]
-        return self._spot(name, kid, idx)
+        return p_kid[start[sid[idx]] + nth], part.points["ts"].to_numpy()[idx], idx
 
     # --- per-cell columns --------------------------------------------------------------------------------------
 
@@ -191,7 +194,7 @@ class Grid:
         """Per cell the series of ``name`` with the greatest ``label`` (ties: any one of them), -1 where none."""
         cell, idx = self.cells[name]
         part = self.parts[name]
-        col = with_columns(part.labels, [label], part.series)[label]
+        col = label_columns(part.labels, [label], part.series)[label]
         rank = col.rank("ordinal").cast(pl.Int64).to_numpy()  # 1..n, distinct
         best = np.zeros(self.size, dtype=np.int64)
         np.maximum.at(best, cell, rank[part.points["sid"].to_numpy()[idx]])
@@ -201,7 +204,7 @@ class Grid:
     def label(self, name: str, sid: np.ndarray, label: str) -> pl.Series:
         """Per cell ``label`` of the series ``sid`` (from :meth:`pick`) of part ``name``; null where -1."""
         part = self.parts[name]
-        col = with_columns(part.labels, [label], part.series)[label]
+        col = label_columns(part.labels, [label], part.series)[label]
         return col.gather(pl.Series(np.where(sid >= 0, sid, 0), dtype=pl.UInt32).set(pl.Series(sid < 0), None))
 
     def frame(self, rows: np.ndarray, columns: Mapping[str, pl.Series | np.ndarray]) -> pl.DataFrame:

@@ -11,36 +11,28 @@ from collections.abc import Mapping
 
 import polars as pl
 
-from collector.prometheus.parts import Grid, Part
+from collector.prometheus.parts import Grid, Part, as_timestamps, part_of
 
 Parts = Mapping[str, Part]
 _CLAIM = ["namespace", "persistentvolumeclaim"]
 _CLAIMED = (pl.col("namespace") != "") & (pl.col("persistentvolumeclaim") != "")
 
 
-def _part(parts: Parts, name: str) -> Part:
-    return parts.get(name) or Part.empty()
-
-
-def _ts(df: pl.DataFrame) -> pl.DataFrame:
-    return df.with_columns(pl.from_epoch(pl.col("ts"), time_unit="ms").cast(pl.Datetime("us")))
-
-
 def pvc(parts: Parts, step_s: int) -> pl.DataFrame:
     """Columns of ``raw.pvc``: ts, namespace, persistentvolumeclaim, storageclass, volume, request_bytes,
     used_bytes."""
-    g = Grid({"info": _part(parts, "pvc_info"), "req": _part(parts, "pvc_request"), "used": _part(parts, "pvc_used")},
-             _CLAIM, step_s * 1000, keep=_CLAIMED)
+    g = Grid({"info": part_of(parts, "pvc_info"), "req": part_of(parts, "pvc_request"),
+              "used": part_of(parts, "pvc_used")}, _CLAIM, step_s * 1000, keep=_CLAIMED)
     out = g.frame(g.present("req") | g.present("info"), {
         "storageclass": g.label("info", g.pick("info", "storageclass"), "storageclass").fill_null(""),
         "volume": g.label("info", g.pick("info", "volumename"), "volumename").fill_null(""),
         "request_bytes": g.values("req", "max"),
         "used_bytes": g.values("used", "mean")})  # one series per node reporting it
-    return _ts(out.select("ts", *_CLAIM, "storageclass", "volume", "request_bytes", "used_bytes"))
+    return as_timestamps(out.select("ts", *_CLAIM, "storageclass", "volume", "request_bytes", "used_bytes"))
 
 
 def pod_pvc(parts: Parts, step_s: int) -> pl.DataFrame:
     """Columns of ``raw.pod_pvc``: ts, namespace, pod, persistentvolumeclaim (one row per mount and interval)."""
-    g = Grid({"mount": _part(parts, "pod_pvc")}, ["namespace", "pod", "persistentvolumeclaim"], step_s * 1000,
+    g = Grid({"mount": part_of(parts, "pod_pvc")}, ["namespace", "pod", "persistentvolumeclaim"], step_s * 1000,
              keep=_CLAIMED & (pl.col("pod") != ""))
-    return _ts(g.frame(g.present("mount"), {}).select("ts", "namespace", "pod", "persistentvolumeclaim"))
+    return as_timestamps(g.frame(g.present("mount"), {}).select("ts", "namespace", "pod", "persistentvolumeclaim"))
