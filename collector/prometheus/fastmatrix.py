@@ -6,13 +6,16 @@ it holds the GIL, which serialises the fetch workers. Prometheus (and Thanos, Mi
 
     {"status":"success","data":{"resultType":"matrix","result":[{"metric":{...},"values":[[t,"v"],...]},...]}...
 
-so one ``bytes.replace`` puts every series on its own line, and polars does the rest natively and in parallel:
-each line splits at ``,"values":[[`` into the ``metric`` object (decoded with ``str.json_decode`` into one
-column per label, or ``read_ndjson`` when the labels are not known in advance) and the points, which split at
-``],[`` and are cast to floats (``NaN``, ``+Inf``, ``-Inf`` as Prometheus writes them). The delimiters contain
-a raw ``"``, which inside a JSON string is always escaped, so label values cannot fake them. Anything else
-(another key order, whitespace, native histograms, an error body) returns ``None`` and the caller falls back
-to orjson, so the result is always the same as the orjson path's (tested with hypothesis).
+so the decoder only has to find delimiters, and numpy finds them all at once: every ``"`` of the body, then
+among them each series' ``"values":[[`` key and each point's value (the quotes that follow a ``,`` that follows
+a digit). Every delimiter contains a raw ``"``, which inside a JSON string is always escaped, so label values
+cannot fake one. The times, values and ``metric`` objects are then Arrow strings over the body's own memory,
+cast to floats by Arrow (``NaN``, ``+Inf``, ``-Inf`` as Prometheus writes them); the ``metric`` objects are
+decoded by polars (``str.json_decode`` into one column per label, or ``read_ndjson`` when the labels are not
+known in advance). Anything else (another key order, whitespace, native histograms, an error body) returns
+``None`` and the caller falls back to orjson, so the result is always the same as the orjson path's (tested
+with hypothesis). About 2.5x less CPU than splitting the body into strings with polars did (large scale: ~0.55
+vs ~1.45 CPU-s per 4-hour batch, 91 MB of bodies).
 """
 
 from __future__ import annotations
@@ -24,12 +27,15 @@ from typing import Any
 
 import numpy as np
 import polars as pl
+import pyarrow as pa
+import pyarrow.compute as pc
 
 _PREFIX = b'{"status":"success","data":{"resultType":"matrix","result":['
 _METRIC = b'{"metric":'
-_NEXT = b']]},{"metric":'          # one series' end and the next one's start
-_LAST = b']]}]'                     # the last series' end and the result array's
-_UNUSED = "\x1f"                    # a raw control character never occurs in JSON: one field per line
+_SERIES = b'{"metric":{'            # a series object's start
+_VALUES = b'"values":[['            # its points' start
+_TAIL = b'"]]}]}'                   # the last point's closing quote, then the ends of its series, result, data
+_QUOTE, _COMMA, _BRACKET = ord('"'), ord(","), ord("[")
 
 
 @dataclass
@@ -80,40 +86,87 @@ def parse(body: bytes, fields: Sequence[str] | None = None, *, decode: bool = Tr
     start = len(_PREFIX)
     if body.startswith(b"]}", start):
         return Matrix.empty(fields or ())
-    end = body.rfind(_LAST)
-    if end < start or not body.startswith(_METRIC, start) or not body.startswith(b"]}", end + len(_LAST) - 1):
+    tail = body.rfind(_TAIL)
+    if not body.startswith(_SERIES, start) or tail < start:
         return None
-    # the whole body, not a slice of it: no third copy of it while decoding (the first line keeps the prefix
-    # before its {"metric":, the last line the end of the body after its ]]})
-    lines = body.replace(_NEXT, b']]}\n{"metric":')
-    last = pl.int_range(pl.len()) == pl.len() - 1
     try:
-        rows = (pl.read_csv(lines, has_header=False, separator=_UNUSED, quote_char=None, schema={"s": pl.String})
-                .lazy()
-                .select(pl.col("s").str.split_exact(',"values":[[', 1).struct.rename_fields(["m", "p"]))
-                .unnest("s")
-                .select(pl.col("m").str.slice(len(_METRIC)).str.slice(pl.when(pl.int_range(pl.len()) == 0)
-                                                                      .then(start).otherwise(0)),
-                        pl.when(last).then(pl.col("p").str.strip_suffix(body[end:].decode()))
-                        .otherwise(pl.col("p").str.strip_suffix("]]}")).str.split("],["))
-                .collect())
-        del lines
-        # every line starts with {"metric": (the first is checked above, the others by construction)
-        if rows["p"].null_count():
+        found = _locate(body, start, tail)
+        if found is None:
             return None
-        labels = decode_labels(rows["m"], fields) if decode else pl.DataFrame()
-        lens = rows["p"].list.len().cast(pl.Int64).to_numpy()
-        points = (rows.lazy().select(pl.col("p").explode().str.split_exact(',"', 1).struct.rename_fields(["t", "v"]))
-                  .unnest("p")
-                  .select(pl.col("t").cast(pl.Float64), pl.col("v").str.strip_suffix('"').cast(pl.Float64))
-                  .collect())
-    except pl.exceptions.PolarsError:
+        lens, mspans, tv = found
+        texts = _strings(body, mspans).drop_null()
+        texts.validate(full=True)  # UTF-8: the spans cut the body at ASCII delimiters only
+        points = pc.cast(_strings(body, tv), pa.float64())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None  # a time or value that is not a number
+    # the cast's data buffer: t and v of each point at 4i and 4i + 2, the gaps between them unset
+    tv = np.frombuffer(points.buffers()[1], np.float64, len(points), points.offset * 8)
+    m = pl.Series("m", texts, dtype=pl.String)
+    labels = decode_labels(m, fields) if decode else pl.DataFrame()
+    return Matrix(labels, lens, np.round(tv[0::4] * 1000).astype(np.int64), tv[2::4].copy(),
+                  None if decode else m)
+
+
+def _locate(body: bytes, start: int, tail: int) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """Where everything is in ``body``, whose result array runs from ``start`` to its last point's closing
+    quote at ``tail``: (points per series; per series its ``metric`` object's ``[start, end)``; per point its
+    time's and its value's ``[start, end)``), or ``None`` when the layout is not the expected one."""
+    b = np.frombuffer(body, np.uint8)
+    q = start + np.flatnonzero(b[start:tail + 1] == _QUOTE)
+    # a point's value opens with a quote after a comma after a digit (in a metric object a comma follows a
+    # string's closing quote), and closes with the next quote
+    comma, before = b[q - 1] == _COMMA, b[q - 2]
+    oi = np.flatnonzero(comma & (before - ord("0") < 10))
+    # a key right after an object (},") follows a metric object; in a series with another key after "metric"
+    # there would be one more than series
+    keys_after_objects = np.count_nonzero(comma & (before == ord("}")))
+    if not oi.size or oi[-1] + 1 >= q.size or oi[0] < 2:
         return None
-    if labels.height not in (0, len(lens)) or points.height != int(lens.sum()) or points["v"].null_count():
+    opens, closes = q[oi], q[oi + 1]
+    n = opens.size
+    # a point is followed by ],[ or, its series' last, by ]]}
+    after = b[closes + 2]
+    last = np.flatnonzero(after == ord("]"))
+    if not last.size or closes[-1] != tail:
         return None
-    t = points["t"].to_numpy()
-    return Matrix(labels, lens, np.round(t * 1000).astype(np.int64), points["v"].to_numpy(),
-                  None if decode else rows["m"])
+    first = np.append(0, last[:-1] + 1)
+    # two quotes before a series' first value: its "values" key; its metric object starts after the one before
+    vals = q[oi[first] - 2]
+    ends = closes[last[:-1]] + len(b'"]]}')
+    mstart = np.append(start, ends + 1) + len(_METRIC)
+    inner = np.ones(n, bool)
+    inner[last] = False
+    if not ((b[closes + 1] == ord("]")).all() and (after[inner] == _COMMA).all()
+            and (b[closes[inner] + 3] == ord("[")).all() and (b[closes[last] + 3] == ord("}")).all()
+            and (b[ends] == _COMMA).all() and _all_at(b, mstart - len(_METRIC), _SERIES)
+            and _all_at(b, vals, _VALUES) and (b[vals - 2] == ord("}")).all()
+            # no series object without "values" (native histograms) hides in a metric object's span
+            and body.count(b'"metric":{') == first.size and keys_after_objects == first.size):
+        return None
+    t0 = np.empty(n, np.int64)
+    t0[1:] = closes[:-1] + len(b'"],[')
+    t0[first] = vals + len(_VALUES)
+    spans = np.empty((n, 4), np.int64)  # [t start, t end) and [v start, v end) of each point
+    spans[:, 0], spans[:, 1], spans[:, 2], spans[:, 3] = t0, opens - 1, opens + 1, closes
+    return np.diff(np.append(first, n)), np.stack([mstart, vals - 1], axis=1), spans
+
+
+def _all_at(b: np.ndarray, positions: np.ndarray, text: bytes) -> bool:
+    """Whether ``text`` occurs at every one of ``positions`` in ``b``."""
+    idx = positions[:, None] + np.arange(len(text))
+    return bool(idx.size == 0 or (0 <= idx.min() and idx.max() < b.size
+                                  and (b[idx] == np.frombuffer(text, np.uint8)).all()))
+
+
+def _strings(body: bytes, spans: np.ndarray) -> pa.Array:
+    """Arrow strings over ``body``'s memory: ``body[start:end]`` for each ``(start, end)`` in the rows of
+    ``spans`` (read row by row), and null for the gaps between them, so that a cast skips them."""
+    flat = spans.reshape(-1)
+    # string i spans offsets[i]..offsets[i+1]: the even ones are the spans, the odd ones the gaps
+    offsets = np.append(flat, flat[-1])
+    valid = np.full((flat.size + 7) // 8, 0b01010101, np.uint8)
+    return pa.LargeStringArray.from_buffers(flat.size, pa.py_buffer(offsets), pa.py_buffer(body),
+                                            pa.py_buffer(valid))
 
 
 def decode_labels(texts: pl.Series, fields: Sequence[str] | None = None) -> pl.DataFrame:
