@@ -130,25 +130,32 @@ class Collector:
         # the next request is already waiting on the server (the server, not the client, is the bottleneck)
         self.slots = threading.Semaphore(p.workers)
         self.labels = normalize.LabelCache()
+        # samples per query in the last batch: the next batch's largest queries are submitted first, so that a
+        # batch does not end on a large query running alone (the catalog lists the large ksm queries last)
+        self.samples: dict[str, int] = {}
 
     def _submit(self, pool: ThreadPoolExecutor, ws: datetime, we: datetime
                 ) -> list[tuple[Query, Future[tuple[Part, int, int]]]]:
         p = self.settings.prometheus
         shards = split_window(ws, we, self.step, max_points=p.max_points_per_series, parts=p.shards_per_query)
+        largest_first = sorted(self.queries, key=lambda q: -self.samples.get(q.name, 0))
         return [(q, pool.submit(fetch_shard, self.client, q, s, p.resolution, self.slots, self.labels))
-                for q in self.queries for s in shards]
+                for q in largest_first for s in shards]
 
     def _gather(self, ws: datetime, we: datetime, tasks: list[tuple[Query, Future[Any]]]) -> WindowData:
         data = WindowData(ws, we)
         parts: dict[str, list[Part]] = {}
+        fetched: Counter[str] = Counter()
         for i, (q, fut) in enumerate(tasks):
             rows, samples, splits = fut.result()
             parts.setdefault(q.name, []).append(rows)
+            fetched[q.name] += samples
             data.samples += samples
             data.splits += splits
             self.progress({"event": "query", "window": (ws, we), "done": i + 1, "total": len(tasks),
                            "query": q.name, "samples": samples})
         data.parts = {k: Part.concat(v) for k, v in parts.items()}
+        self.samples = fetched
         return data
 
     def tables(self, data: WindowData) -> dict[str, pl.DataFrame]:

@@ -93,10 +93,11 @@ def parse(body: bytes, fields: Sequence[str] | None = None, *, decode: bool = Tr
         found = _locate(body, start, tail)
         if found is None:
             return None
-        lens, mspans, tv = found
-        texts = _strings(body, mspans).drop_null()
-        texts.validate(full=True)  # UTF-8: the spans cut the body at ASCII delimiters only
-        points = pc.cast(_strings(body, tv), pa.float64())
+        lens, metric_bounds, point_bounds = found
+        texts = _strings(body, metric_bounds).drop_null()
+        texts.validate(full=True)  # UTF-8: the bounds cut the body at ASCII delimiters only
+        points = pc.cast(_strings(body, point_bounds), pa.float64())
+        del point_bounds
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         return None  # a time or value that is not a number
     # the cast's data buffer: t and v of each point at 4i and 4i + 2, the gaps between them unset
@@ -109,8 +110,8 @@ def parse(body: bytes, fields: Sequence[str] | None = None, *, decode: bool = Tr
 
 def _locate(body: bytes, start: int, tail: int) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
     """Where everything is in ``body``, whose result array runs from ``start`` to its last point's closing
-    quote at ``tail``: (points per series; per series its ``metric`` object's ``[start, end)``; per point its
-    time's and its value's ``[start, end)``), or ``None`` when the layout is not the expected one."""
+    quote at ``tail``: (points per series; the bounds of the series' ``metric`` objects; the bounds of the
+    points' times and values, see :func:`_strings`), or ``None`` when the layout is not the expected one."""
     b = np.frombuffer(body, np.uint8)
     q = start + np.flatnonzero(b[start:tail + 1] == _QUOTE)
     # a point's value opens with a quote after a comma after a digit (in a metric object a comma follows a
@@ -143,12 +144,14 @@ def _locate(body: bytes, start: int, tail: int) -> tuple[np.ndarray, np.ndarray,
             # no series object without "values" (native histograms) hides in a metric object's span
             and body.count(b'"metric":{') == first.size and keys_after_objects == first.size):
         return None
-    t0 = np.empty(n, np.int64)
-    t0[1:] = closes[:-1] + len(b'"],[')
-    t0[first] = vals + len(_VALUES)
-    spans = np.empty((n, 4), np.int64)  # [t start, t end) and [v start, v end) of each point
-    spans[:, 0], spans[:, 1], spans[:, 2], spans[:, 3] = t0, opens - 1, opens + 1, closes
-    return np.diff(np.append(first, n)), np.stack([mstart, vals - 1], axis=1), spans
+    # per point [t start, t end) and [v start, v end), one after the other (see _strings)
+    offsets = np.empty(4 * n + 1, np.int32 if b.size < 2**31 else np.int64)
+    offsets[4::4] = closes + len(b'"],[')
+    offsets[4 * first] = vals + len(_VALUES)
+    offsets[1::4], offsets[2::4], offsets[3::4] = opens - 1, opens + 1, closes
+    metric = np.empty(2 * first.size + 1, offsets.dtype)
+    metric[0:-1:2], metric[1::2], metric[-1] = mstart, vals - 1, vals[-1] - 1
+    return np.diff(np.append(first, n)), metric, offsets
 
 
 def _all_at(b: np.ndarray, positions: np.ndarray, text: bytes) -> bool:
@@ -158,15 +161,12 @@ def _all_at(b: np.ndarray, positions: np.ndarray, text: bytes) -> bool:
                                   and (b[idx] == np.frombuffer(text, np.uint8)).all()))
 
 
-def _strings(body: bytes, spans: np.ndarray) -> pa.Array:
-    """Arrow strings over ``body``'s memory: ``body[start:end]`` for each ``(start, end)`` in the rows of
-    ``spans`` (read row by row), and null for the gaps between them, so that a cast skips them."""
-    flat = spans.reshape(-1)
-    # string i spans offsets[i]..offsets[i+1]: the even ones are the spans, the odd ones the gaps
-    offsets = np.append(flat, flat[-1])
-    valid = np.full((flat.size + 7) // 8, 0b01010101, np.uint8)
-    return pa.LargeStringArray.from_buffers(flat.size, pa.py_buffer(offsets), pa.py_buffer(body),
-                                            pa.py_buffer(valid))
+def _strings(body: bytes, bounds: np.ndarray) -> pa.Array:
+    """Arrow strings over ``body``'s memory: string i is ``body[bounds[i]:bounds[i + 1]]``, and null (so that a
+    cast skips it) for every odd i, the gaps between the spans wanted."""
+    valid = pa.py_buffer(np.full((bounds.size + 6) // 8, 0b01010101, np.uint8))
+    kind = pa.StringArray if bounds.dtype == np.int32 else pa.LargeStringArray
+    return kind.from_buffers(bounds.size - 1, pa.py_buffer(bounds), pa.py_buffer(body), valid)
 
 
 def decode_labels(texts: pl.Series, fields: Sequence[str] | None = None) -> pl.DataFrame:
