@@ -16,12 +16,11 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from collector.prometheus import catalog, normalize
 from collector.prometheus.client import decode_matrix
-from collector.prometheus.fastmatrix import decode_labels
-from collector.prometheus.fastmatrix import Matrix
+from collector.prometheus.fastmatrix import Matrix, decode_labels
 from collector.prometheus.parts import Part
+from collector.prometheus.shards import EPS_MS, Shard, ms, split_window
 from collector.prometheus.spool import Spool
 from neocost import warehouse
-from collector.prometheus.shards import EPS_MS, Shard, ms, split_window
 
 W0 = datetime(2026, 11, 19)
 STEP = 300
@@ -408,3 +407,35 @@ def test_label_cache_checks_the_text_behind_a_hash() -> None:
     # forge a stored entry: another text under the real text's hash, with other labels
     cache._known[q.name] = cache._known[q.name].with_columns(_m=pl.lit('{"pod":"forged"}'), pod=pl.lit("forged"))
     assert cache.labels(q, real).rows() == [("a", "p", "c")]
+
+
+def test_a_batch_submits_the_last_batchs_largest_queries_first() -> None:
+    """The request order follows the previous batch's samples per query (catalog order at first), so that a
+    batch does not end on one large query running alone; every query and shard is still submitted once."""
+    from concurrent.futures import Future
+
+    from collector.prometheus.collect import Collector
+    from neocost.settings import load_settings
+
+    class Recorder:  # stands in for the fetch pool: records the submissions, runs nothing
+        def __init__(self) -> None:
+            self.calls: list[tuple[str, Shard]] = []
+
+        def submit(self, fn, client, query, shard, *args) -> Future:
+            self.calls.append((query.name, shard))
+            return Future()
+
+    s = load_settings(None, {"prometheus": {"url": "http://unused", "shards_per_query": 2}}, environ={})
+    col = Collector(s, None, client=object())  # type: ignore[arg-type]
+    ws = datetime(2026, 11, 1)
+    names = [q.name for q in col.queries]
+    first = Recorder()
+    col._submit(first, ws, ws + timedelta(hours=4))  # type: ignore[arg-type]
+    assert [n for n, _ in first.calls[::2]] == names and len(first.calls) == 2 * len(names)
+    col.samples = {names[-1]: 500, names[3]: 90, names[0]: 7}
+    nxt = Recorder()
+    col._submit(nxt, ws, ws + timedelta(hours=4))  # type: ignore[arg-type]
+    order = [n for n, _ in nxt.calls[::2]]
+    assert order[:3] == [names[-1], names[3], names[0]]
+    assert order[3:] == [n for n in names if n not in (names[-1], names[3], names[0])]
+    assert [sh.i0 for _, sh in nxt.calls[:2]] == [0, 24]  # a query's shards stay in time order
