@@ -27,7 +27,8 @@ def same(a: fastmatrix.Matrix, b: fastmatrix.Matrix) -> bool:
 
 
 def test_tricky_labels_and_special_values() -> None:
-    result = [{"metric": {"pod": 'a"],[b}', "x": "},\"values\":[[", "__name__": "m", "y": '1,"2"],[3', "z": "é{\"metric\":{"},
+    result = [{"metric": {"pod": 'a"],[b}', "x": "},\"values\":[[", "__name__": "m", "y": '1,"2"],[3',
+                          "z": "é{\"metric\":{"},
                "values": [[1700000000.999, "NaN"], [1700000300.999, "+Inf"], [1700000600.999, "-Inf"]]},
               {"metric": {}, "values": [[1700000000, "1e+06"], [1700000300.5, "-0.25"]]}]
     got = fastmatrix.parse(body(result))
@@ -114,7 +115,8 @@ anything = st.recursive(st.none() | st.booleans() | number | numeric | st.text(m
                                                                                     max_size=3), max_leaves=6)
 point = st.tuples(number, numeric).map(list)
 histogram = st.tuples(number, st.fixed_dictionaries({"count": numeric, "sum": numeric}, optional={
-    "buckets": st.lists(st.tuples(st.integers(0, 3), numeric, numeric, numeric).map(list), max_size=2)})).map(list)
+    "buckets": st.lists(st.tuples(st.integers(0, 3), numeric, numeric, numeric).map(list), max_size=2),
+})).map(list)
 series = st.fixed_dictionaries({"metric": labels}, optional={
     # points that are valid JSON but not [number, "number"] among the right ones
     "values": st.lists(st.one_of(point, point, point, st.lists(anything, max_size=3)), max_size=4),
@@ -123,14 +125,16 @@ series = st.fixed_dictionaries({"metric": labels}, optional={
 
 @settings(deadline=None, max_examples=300)
 @given(st.lists(series, min_size=1, max_size=4).flatmap(
-    lambda result: st.tuples(st.just(result), st.permutations(range(4)), st.sampled_from([None, {}, {"a": [[1, 2]]}]))))
+    lambda result: st.tuples(st.just(result), st.permutations(range(4)),
+                             st.sampled_from([None, {}, {"a": [[1, 2]]}]))))
 def test_valid_json_of_another_shape_is_declined_not_misread(case: tuple) -> None:
     """Any valid JSON result (key orders, series without or with empty "values", native histograms, other keys,
     points that are not [number, "number"], stats after the result): decoded exactly, or declined."""
     result, order, stats = case
     keys = ["metric", "values", "histograms", "other"]
     shuffled = [{k: s[k] for k in (keys[i] for i in order) if k in s} for s in result]
-    text = PREFIX + orjson.dumps(shuffled) + (b"" if stats is None else b',"stats":' + orjson.dumps(stats)) + b"}}"
+    after = b"" if stats is None else b',"stats":' + orjson.dumps(stats)
+    text = PREFIX + orjson.dumps(shuffled) + after + b"}}"
     got = fastmatrix.parse(text)
     readable = stats is None and all(
         list(s) == ["metric", "values"] and s["values"]
@@ -149,9 +153,11 @@ def test_a_garbled_point_region_is_declined_not_misread(series: list, data: st.D
     result, the decoder never returns anything but what orjson reads from it (most often: declines)."""
     result = [{"metric": m, "values": [[t / 1000, repr(v)] for t, v in pts]} for m, pts in series]
     text = body(result)
-    regions = [i for m in re.finditer(rb',"values":\[\[.*?"\]\]\}', text) for i in range(m.start(), m.end() + 1)]
+    regions = [i for m in re.finditer(rb',"values":\[\[.*?"\]\]\}', text)
+               for i in range(m.start(), m.end() + 1)]
     at = data.draw(st.sampled_from(regions))
-    byte = data.draw(st.sampled_from([b"", *(bytes([c]) for c in b'[]{},:".')]))  # not a digit: a number with a leading 0 is not JSON, yet Arrow reads it
+    # not a digit: a number with a leading 0 is not JSON, yet Arrow reads it
+    byte = data.draw(st.sampled_from([b"", *(bytes([c]) for c in b'[]{},:".')]))
     garbled = text[:at] + byte + text[at + 1:]
     got = fastmatrix.parse(garbled)
     try:

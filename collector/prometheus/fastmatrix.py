@@ -34,7 +34,7 @@ _PREFIX = b'{"status":"success","data":{"resultType":"matrix","result":['
 _METRIC = b'{"metric":'
 _SERIES = b'{"metric":{'            # a series object's start
 _VALUES = b'"values":[['            # its points' start
-_TAIL = b'"]]}]}'                   # the last point's closing quote, then the ends of its series, result, data
+_TAIL = b'"]]}]}'                   # last value's quote; ends of point, values, series, result, data
 _QUOTE, _COMMA, _BRACKET = ord('"'), ord(","), ord("[")
 
 
@@ -97,7 +97,6 @@ def parse(body: bytes, fields: Sequence[str] | None = None, *, decode: bool = Tr
         texts = _strings(body, metric_bounds).drop_null()
         texts.validate(full=True)  # UTF-8: the bounds cut the body at ASCII delimiters only
         points = pc.cast(_strings(body, point_bounds), pa.float64())
-        del point_bounds
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         return None  # a time or value that is not a number
     # the cast's data buffer: t and v of each point at 4i and 4i + 2, the gaps between them unset
@@ -118,8 +117,8 @@ def _locate(body: bytes, start: int, tail: int) -> tuple[np.ndarray, np.ndarray,
     # string's closing quote), and closes with the next quote
     comma, before = b[q - 1] == _COMMA, b[q - 2]
     oi = np.flatnonzero(comma & (before - ord("0") < 10))
-    # a key right after an object (},") follows a metric object; in a series with another key after "metric"
-    # there would be one more than series
+    # a key right after an object (},") occurs once per series, before "values"; another key after a series'
+    # metric object would add one
     keys_after_objects = np.count_nonzero(comma & (before == ord("}")))
     if not oi.size or oi[-1] + 1 >= q.size or oi[0] < 2:
         return None
@@ -138,7 +137,7 @@ def _locate(body: bytes, start: int, tail: int) -> tuple[np.ndarray, np.ndarray,
     inner = np.ones(n, bool)
     inner[last] = False
     if not ((b[closes + 1] == ord("]")).all() and (after[inner] == _COMMA).all()
-            and (b[closes[inner] + 3] == ord("[")).all() and (b[closes[last] + 3] == ord("}")).all()
+            and (b[closes[inner] + 3] == _BRACKET).all() and (b[closes[last] + 3] == ord("}")).all()
             and (b[ends] == _COMMA).all() and _all_at(b, mstart - len(_METRIC), _SERIES)
             and _all_at(b, vals, _VALUES) and (b[vals - 2] == ord("}")).all()
             # no series object without "values" (native histograms) hides in a metric object's span
