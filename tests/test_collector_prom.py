@@ -7,10 +7,9 @@ Spot-checks against truth.json, idempotence (twice = once, halves = whole), and 
 from __future__ import annotations
 
 import os
-
 import shutil
 import threading
-from datetime import datetime, timedelta
+from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -157,7 +156,7 @@ class _Flaky(BaseHTTPRequestHandler):
     failures = 1
     seen = 0
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
         cls = type(self)
         cls.seen += 1

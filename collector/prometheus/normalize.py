@@ -191,8 +191,9 @@ def _reduce(sid: np.ndarray, t: np.ndarray, v: np.ndarray, counter: bool, shard:
 # Each builder takes the batch's parts by query name and the resolution, aggregates them on a Grid of
 # (key, interval) cells and returns the exact columns of its raw table (``ts`` as a timestamp).
 
-def _select(df: pl.DataFrame, schema: Mapping[str, pl.DataType]) -> pl.DataFrame:
-    return df.select(pl.col(c).cast(t) for c, t in schema.items())
+def _table(df: pl.DataFrame, schema: Mapping[str, pl.DataType]) -> pl.DataFrame:
+    """The columns of ``schema`` in its order and types, ``ts`` (ms) as the raw tables' timestamp."""
+    return as_timestamps(df.select(pl.col(c).cast(t) for c, t in schema.items()))
 
 
 _CONTAINER = ["namespace", "pod", "container"]
@@ -210,7 +211,7 @@ def container_requests(parts: Parts, step_s: int) -> pl.DataFrame:
     out = g.frame(g.present("req") | g.present("lim"),
                   {"request": g.values("req", "max"), "limit": g.values("lim", "max"),
                    "running": g.values("run", "max"), "node": pl.select(node).to_series()})
-    return as_timestamps(_select(out, _REQUESTS))
+    return _table(out, _REQUESTS)
 
 
 def node_capacity(parts: Parts, step_s: int) -> pl.DataFrame:
@@ -218,8 +219,8 @@ def node_capacity(parts: Parts, step_s: int) -> pl.DataFrame:
              ["node", "resource"], step_s * 1000, keep=pl.col("node") != "")
     out = g.frame(g.present("cap") | g.present("alloc"),
                   {"capacity": g.values("cap", "max"), "allocatable": g.values("alloc", "max")})
-    return as_timestamps(_select(out, {"ts": pl.Int64, "node": pl.String, "resource": pl.String, "capacity": pl.Float64,
-                             "allocatable": pl.Float64}))
+    return _table(out, {"ts": pl.Int64, "node": pl.String, "resource": pl.String, "capacity": pl.Float64,
+                        "allocatable": pl.Float64})
 
 
 DCGM_EXPORTER_POD = r"dcgm-exporter"
@@ -251,10 +252,10 @@ def gpu_usage(parts: Parts, step_s: int) -> pl.DataFrame:
     out = g.frame(np.logical_or.reduce([g.present(col) for col in _GPU_PARTS]),
                   {**values, **attrs, "util": pl.select(pl.coalesce(values["prof"], values["dev"])).to_series()})
     out = out.rename({"GPU_I_ID": "mig_instance"})
-    return as_timestamps(_select(out, {"ts": pl.Int64, "node": pl.String, "gpu_uuid": pl.String, "gpu_index": pl.String,
-                             "gpu_model": pl.String, "mig_profile": pl.String, "mig_instance": pl.String,
-                             "namespace": pl.String, "pod": pl.String, "container": pl.String, "util": pl.Float64,
-                             "fb_used_mib": pl.Float64, "power_w": pl.Float64}))
+    return _table(out, {"ts": pl.Int64, "node": pl.String, "gpu_uuid": pl.String, "gpu_index": pl.String,
+                        "gpu_model": pl.String, "mig_profile": pl.String, "mig_instance": pl.String,
+                        "namespace": pl.String, "pod": pl.String, "container": pl.String, "util": pl.Float64,
+                        "fb_used_mib": pl.Float64, "power_w": pl.Float64})
 
 
 def container_usage(parts: Parts, step_s: int) -> pl.DataFrame:
@@ -262,8 +263,8 @@ def container_usage(parts: Parts, step_s: int) -> pl.DataFrame:
              step_s * 1000, keep=pl.col("pod") != "")
     cpu = g.values("cpu", "sum") / step_s
     out = g.frame(g.present("cpu") | g.present("mem"), {"cpu_cores": cpu, "memory_bytes": g.values("mem", "mean")})
-    return as_timestamps(_select(out, {"ts": pl.Int64, **{c: pl.String for c in _CONTAINER}, "cpu_cores": pl.Float64,
-                             "memory_bytes": pl.Float64}))
+    return _table(out, {"ts": pl.Int64, **{c: pl.String for c in _CONTAINER}, "cpu_cores": pl.Float64,
+                        "memory_bytes": pl.Float64})
 
 
 def pod_network(parts: Parts, step_s: int) -> pl.DataFrame:
@@ -271,8 +272,8 @@ def pod_network(parts: Parts, step_s: int) -> pl.DataFrame:
              step_s * 1000, keep=pl.col("pod") != "")
     out = g.frame(g.present("tx") | g.present("rx"), {"tx_bytes": g.values("tx", "sum"),
                                                        "rx_bytes": g.values("rx", "sum")})
-    return as_timestamps(_select(out, {"ts": pl.Int64, "namespace": pl.String, "pod": pl.String, "tx_bytes": pl.Float64,
-                             "rx_bytes": pl.Float64}))
+    return _table(out, {"ts": pl.Int64, "namespace": pl.String, "pod": pl.String, "tx_bytes": pl.Float64,
+                        "rx_bytes": pl.Float64})
 
 
 INFERENCE_COLUMNS = ("requests", "successes", "errors", "input_tokens", "output_tokens", "cached_tokens",
@@ -310,8 +311,8 @@ def inference(queries: Sequence[Query], parts: Parts, step_s: int) -> pl.DataFra
                 successes=pl.col("requests") - pl.col("errors"))
         elif server in ("triton", "otel"):  # no total: requests = successes + failures
             out = out.with_columns(requests=pl.col("successes").fill_null(0.0) + pl.col("errors").fill_null(0.0))
-        outs.append(_select(out, _INFERENCE))
-    return as_timestamps(pl.concat(outs) if outs else pl.DataFrame(schema=_INFERENCE))
+        outs.append(_table(out, _INFERENCE))
+    return pl.concat(outs) if outs else _table(pl.DataFrame(schema=_INFERENCE), _INFERENCE)
 
 
 def inference_latency(queries: Sequence[Query], parts: Parts, step_s: int) -> pl.DataFrame:
@@ -320,9 +321,9 @@ def inference_latency(queries: Sequence[Query], parts: Parts, step_s: int) -> pl
     tagged = [_with_model(q, parts[q.name]).with_labels(server=pl.lit(q.server), metric=pl.lit(q.column))
               for q in queries if q.extra.get("histogram") and q.name in parts]
     if not tagged:
-        return as_timestamps(pl.DataFrame(schema=_LATENCY))
+        return _table(pl.DataFrame(schema=_LATENCY), _LATENCY)
     g = Grid({"b": Part.concat(tagged)}, ["server", "metric", "namespace", "pod", "model", "le"], step_s * 1000,
              keep=pl.col("pod") != "")
     out = g.frame(g.present("b"), {"count": g.values("b", "sum")})
     le = pl.col("le").str.replace(r"^\+Inf$", "inf").cast(pl.Float64)
-    return as_timestamps(_select(out.with_columns(le=le), _LATENCY))
+    return _table(out.with_columns(le=le), _LATENCY)
